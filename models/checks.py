@@ -1,0 +1,268 @@
+"""Whole-portfolio checks, run before any solver.
+
+`load_portfolio` turns raw JSON-like data into a :class:`Portfolio` or raises
+:class:`PortfolioError` listing *every* problem at once, each with the JSON
+path of the offending field and a sentence a portfolio manager understands.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from models.portfolio import Portfolio, per_quarter
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (JSON path) and why."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class PortfolioError(ValueError):
+    """The portfolio was rejected; `problems` lists every reason."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+def json_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """Render a location like ('mmps', 3, 'cost', 0) as '$.mmps[3].cost[0]'."""
+    path = "$"
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def load_portfolio(data: Any) -> Portfolio:
+    """Parse and check a portfolio; raise PortfolioError with every problem found."""
+    try:
+        portfolio = Portfolio.model_validate(data)
+    except ValidationError as err:
+        raise PortfolioError([_from_pydantic(e) for e in err.errors()]) from None
+    problems = check_portfolio(portfolio)
+    if problems:
+        raise PortfolioError(problems)
+    return portfolio
+
+
+def _from_pydantic(error: Any) -> Problem:
+    # Union members add their type name to the location; drop those parts.
+    loc = [p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in _TYPE_TAGS))]
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown field (check its spelling)"
+    elif error["type"] == "missing":
+        message = "this field is required"
+    return Problem(json_path(loc), message)
+
+
+_TYPE_TAGS = {"decimal", "list", "str", "int", "float", "bool", "dict", "function-after", "none"}
+
+
+def check_portfolio(p: Portfolio) -> list[Problem]:
+    """Every cross-field problem of a parsed portfolio (empty list: it is sound)."""
+    problems: list[Problem] = []
+    problems += _check_horizon(p)
+    problems += _check_unique_ids(p)
+    problems += _check_value_streams(p)
+    problems += _check_pools(p)
+    problems += _check_mmps(p)
+    problems += _check_requires_acyclic(p)
+    problems += _check_guardrails(p)
+    problems += _check_key_results(p)
+    problems += _check_baseline(p)
+    return problems
+
+
+def _check_horizon(p: Portfolio) -> list[Problem]:
+    if not p.quarters:
+        return [Problem("$.quarters", "the planning horizon is empty: list at least one quarter")]
+    problems = [
+        Problem(f"$.quarters[{i}]", f"quarter {q!r} is listed twice")
+        for i, q in enumerate(p.quarters)
+        if q in p.quarters[:i]
+    ]
+    problems += _check_profile(p, "$.budget", p.budget, "total budget")
+    return problems
+
+
+def _check_profile(p: Portfolio, path: str, amount: Any, what: str) -> list[Problem]:
+    """A per-quarter list must have one entry per quarter of the horizon."""
+    if isinstance(amount, list) and len(amount) != len(p.quarters):
+        return [
+            Problem(
+                path,
+                f"{what} lists {len(amount)} quarters but the horizon has {len(p.quarters)}; "
+                "give one number for every quarter or one per quarter",
+            )
+        ]
+    return []
+
+
+def _check_unique_ids(p: Portfolio) -> list[Problem]:
+    problems = []
+    for field, items in (
+        ("value_streams", p.value_streams),
+        ("pools", p.pools),
+        ("mmps", p.mmps),
+        ("key_results", p.key_results),
+    ):
+        counts = Counter(item.id for item in items)
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            if counts[item.id] > 1 and item.id in seen:
+                problems.append(Problem(f"$.{field}[{i}].id", f"id {item.id!r} is used more than once"))
+            seen.add(item.id)
+    return problems
+
+
+def _check_value_streams(p: Portfolio) -> list[Problem]:
+    problems = []
+    if not p.value_streams:
+        problems.append(Problem("$.value_streams", "at least one value stream is required"))
+    n = len(p.quarters)
+    for i, vs in enumerate(p.value_streams):
+        base = f"$.value_streams[{i}]"
+        for field in ("min_budget", "max_budget", "run_cost"):
+            problems += _check_profile(p, f"{base}.{field}", getattr(vs, field), f"{field} of {vs.id}")
+        if problems or vs.max_budget is None:
+            continue
+        for q, (lo, hi) in enumerate(zip(per_quarter(vs.min_budget, n), per_quarter(vs.max_budget, n))):
+            if lo > hi:
+                problems.append(
+                    Problem(
+                        f"{base}.min_budget",
+                        f"min_budget {lo} of {vs.id} exceeds its max_budget {hi} in {p.quarters[q]}",
+                    )
+                )
+    return problems
+
+
+def _check_pools(p: Portfolio) -> list[Problem]:
+    streams = {vs.id for vs in p.value_streams}
+    problems = []
+    for i, pool in enumerate(p.pools):
+        base = f"$.pools[{i}]"
+        if pool.value_stream is not None and pool.value_stream not in streams:
+            problems.append(Problem(f"{base}.value_stream", f"unknown value stream {pool.value_stream!r}"))
+        problems += _check_profile(p, f"{base}.capacity", pool.capacity, f"capacity of {pool.id}")
+        problems += _check_profile(p, f"{base}.extra_capacity", pool.extra_capacity, f"extra_capacity of {pool.id}")
+    return problems
+
+
+def _check_mmps(p: Portfolio) -> list[Problem]:
+    streams = {vs.id for vs in p.value_streams}
+    pools = {pool.id for pool in p.pools}
+    mmps = {m.id for m in p.mmps}
+    krs = {k.id for k in p.key_results}
+    quarters = set(p.quarters)
+    problems = []
+    for i, m in enumerate(p.mmps):
+        base = f"$.mmps[{i}]"
+        if m.value_stream not in streams:
+            problems.append(Problem(f"{base}.value_stream", f"unknown value stream {m.value_stream!r}"))
+        if m.value is None and m.wsjf is None:
+            problems.append(Problem(f"{base}.value", f"MMP {m.id} needs a value or WSJF scores"))
+        for pool, profile in m.demand.items():
+            if pool not in pools:
+                problems.append(Problem(f"{base}.demand.{pool}", f"unknown pool {pool!r}"))
+            if len(profile) != m.duration:
+                problems.append(
+                    Problem(
+                        f"{base}.demand.{pool}",
+                        f"demand lists {len(profile)} quarters but cost lists {m.duration}; "
+                        "they must have the same length (the MMP's duration)",
+                    )
+                )
+        for field in ("earliest_start", "deadline"):
+            label = getattr(m, field)
+            if label is not None and label not in quarters:
+                problems.append(Problem(f"{base}.{field}", f"{label!r} is not a quarter of the horizon"))
+        for field in ("requires", "excludes"):
+            for j, other in enumerate(getattr(m, field)):
+                if other == m.id:
+                    problems.append(Problem(f"{base}.{field}[{j}]", f"MMP {m.id} names itself"))
+                elif other not in mmps:
+                    problems.append(Problem(f"{base}.{field}[{j}]", f"unknown MMP {other!r}"))
+        for kr in m.key_results:
+            if kr not in krs:
+                problems.append(Problem(f"{base}.key_results.{kr}", f"unknown key result {kr!r}"))
+    return problems
+
+
+def _check_requires_acyclic(p: Portfolio) -> list[Problem]:
+    """Depth-first search for a cycle in `requires`; name the first one found."""
+    graph = {m.id: [r for r in m.requires if r != m.id] for m in p.mmps}
+    index = {m.id: i for i, m in enumerate(p.mmps)}
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt in graph and nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = 2
+        path.pop()
+        return None
+
+    for m in p.mmps:
+        if m.id not in state and (cycle := visit(m.id)):
+            return [
+                Problem(
+                    f"$.mmps[{index[cycle[0]]}].requires",
+                    "requires forms a cycle: " + " -> ".join(cycle) + "; no MMP in it can ever start",
+                )
+            ]
+    return []
+
+
+def _check_guardrails(p: Portfolio) -> list[Problem]:
+    categories = {m.category for m in p.mmps if m.category}
+    seen: set[str] = set()
+    problems = []
+    for i, g in enumerate(p.investment_guardrails):
+        base = f"$.investment_guardrails[{i}]"
+        if g.category not in categories:
+            problems.append(Problem(f"{base}.category", f"no MMP has category {g.category!r}"))
+        if g.category in seen:
+            problems.append(Problem(f"{base}.category", f"category {g.category!r} has two guardrails"))
+        seen.add(g.category)
+        if g.min_share is None and g.max_share is None:
+            problems.append(Problem(base, "give min_share, max_share or both"))
+        elif g.min_share is not None and g.max_share is not None and g.min_share > g.max_share:
+            problems.append(Problem(f"{base}.min_share", f"min_share {g.min_share} exceeds max_share {g.max_share}"))
+    return problems
+
+
+def _check_key_results(p: Portfolio) -> list[Problem]:
+    return [
+        Problem(f"$.key_results[{i}].target", "target must be greater than zero")
+        for i, k in enumerate(p.key_results)
+        if k.target <= 0
+    ]
+
+
+def _check_baseline(p: Portfolio) -> list[Problem]:
+    mmps = {m.id for m in p.mmps}
+    quarters = set(p.quarters)
+    problems = []
+    for mmp, quarter in p.baseline_plan.items():
+        if mmp not in mmps:
+            problems.append(Problem(f"$.baseline_plan.{mmp}", f"unknown MMP {mmp!r}"))
+        if quarter not in quarters:
+            problems.append(Problem(f"$.baseline_plan.{mmp}", f"{quarter!r} is not a quarter of the horizon"))
+    return problems
