@@ -48,7 +48,8 @@ def load_portfolio(data: Any) -> Portfolio:
     try:
         portfolio = Portfolio.model_validate(data)
     except ValidationError as err:
-        raise PortfolioError([_from_pydantic(e) for e in err.errors()]) from None
+        errors = [e for e in err.errors() if _on_matching_branch(e, data)] or err.errors()
+        raise PortfolioError([_from_pydantic(e) for e in errors]) from None
     problems = check_portfolio(portfolio)
     if problems:
         raise PortfolioError(problems)
@@ -57,7 +58,7 @@ def load_portfolio(data: Any) -> Portfolio:
 
 def _from_pydantic(error: Any) -> Problem:
     # Union members add their type name to the location; drop those parts.
-    loc = [p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in _TYPE_TAGS))]
+    loc = [p for p in error["loc"] if not _is_tag(p)]
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown field (check its spelling)"
@@ -67,6 +68,34 @@ def _from_pydantic(error: Any) -> Problem:
 
 
 _TYPE_TAGS = {"decimal", "list", "str", "int", "float", "bool", "dict", "function-after", "none"}
+
+
+def _is_tag(part: Any) -> bool:
+    return isinstance(part, str) and ("[" in part or part in _TYPE_TAGS)
+
+
+def _on_matching_branch(error: Any, data: Any) -> bool:
+    """Keep a union member's error only if the input has that member's shape.
+
+    A per-quarter field is `number | list[number]`; pydantic reports a failure
+    against every member, so `budget: -1` would also say "Input should be a valid
+    list". Keep the list member's errors for a list input and the scalar member's
+    errors otherwise (never the `None` member's).
+    """
+    loc = error["loc"]
+    tag_at = next((i for i, part in enumerate(loc) if _is_tag(part)), None)
+    if tag_at is None:
+        return True
+    value = data
+    try:
+        for part in loc[:tag_at]:
+            value = value[part]
+    except (KeyError, IndexError, TypeError):
+        return True
+    tag = loc[tag_at]
+    if isinstance(value, list):
+        return tag.startswith("list")
+    return not tag.startswith("list") and tag != "none"
 
 
 def check_portfolio(p: Portfolio) -> list[Problem]:
@@ -133,9 +162,13 @@ def _check_value_streams(p: Portfolio) -> list[Problem]:
     n = len(p.quarters)
     for i, vs in enumerate(p.value_streams):
         base = f"$.value_streams[{i}]"
+        profile_problems: list[Problem] = []
         for field in ("min_budget", "max_budget", "run_cost"):
-            problems += _check_profile(p, f"{base}.{field}", getattr(vs, field), f"{field} of {vs.id}")
-        if problems or vs.max_budget is None:
+            amount = getattr(vs, field)
+            profile_problems += _check_profile(p, f"{base}.{field}", amount, f"{field} of {vs.id}")
+        problems += profile_problems
+        # Compare min and max quarter by quarter only when this stream's own profiles line up.
+        if profile_problems or vs.max_budget is None:
             continue
         for q, (lo, hi) in enumerate(zip(per_quarter(vs.min_budget, n), per_quarter(vs.max_budget, n))):
             if lo > hi:
@@ -201,32 +234,29 @@ def _check_mmps(p: Portfolio) -> list[Problem]:
 
 
 def _check_requires_acyclic(p: Portfolio) -> list[Problem]:
-    """Depth-first search for a cycle in `requires`; name the first one found."""
+    """Iterative depth-first search for a cycle in `requires`; name the first one found."""
     graph = {m.id: [r for r in m.requires if r != m.id] for m in p.mmps}
     index = {m.id: i for i, m in enumerate(p.mmps)}
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        path.append(node)
-        for nxt in graph.get(node, []):
-            if state.get(nxt) == 1:
-                return path[path.index(nxt) :] + [nxt]
-            if nxt in graph and nxt not in state and (cycle := visit(nxt)):
-                return cycle
-        state[node] = 2
-        path.pop()
-        return None
-
-    for m in p.mmps:
-        if m.id not in state and (cycle := visit(m.id)):
-            return [
-                Problem(
-                    f"$.mmps[{index[cycle[0]]}].requires",
-                    "requires forms a cycle: " + " -> ".join(cycle) + "; no MMP in it can ever start",
-                )
-            ]
+    done: set[str] = set()
+    for root in graph:
+        if root in done:
+            continue
+        path, on_path = [root], {root}
+        stack = [iter(graph[root])]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                done.add(path[-1])
+                on_path.discard(path.pop())
+            elif nxt in on_path:
+                cycle = [*path[path.index(nxt) :], nxt]
+                message = "requires forms a cycle: " + " -> ".join(cycle) + "; no MMP in it can ever start"
+                return [Problem(f"$.mmps[{index[cycle[0]]}].requires", message)]
+            elif nxt in graph and nxt not in done:
+                path.append(nxt)
+                on_path.add(nxt)
+                stack.append(iter(graph[nxt]))
     return []
 
 

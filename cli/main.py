@@ -1,0 +1,106 @@
+"""`vmo`: the command-line front end over the solver core.
+
+Exit codes: 0 a plan was found, 1 the portfolio is infeasible or no plan was
+found in time, 2 the input was rejected (one line per problem on stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from cli.render import render_plan
+from models import PortfolioError, Problem, SolverSettings, json_path, load_portfolio
+from models.portfolio import Portfolio
+
+app = typer.Typer(
+    help="Fund the best MMPs under capacity, dependency, guardrail and budget limits.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_INPUT = 2
+EXIT_NO_PLAN = 1
+
+
+def _fail(problems: list[Problem] | list[str]) -> None:
+    for problem in problems:
+        err.print(f"error: {problem}", markup=False)
+    raise typer.Exit(EXIT_INPUT)
+
+
+def _read_portfolio(path: Path) -> Portfolio:
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        _fail([f"{path}: no such file"])
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail([f"{path}: cannot read: {exc}"])
+    except json.JSONDecodeError as exc:
+        _fail([f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"])
+    try:
+        return load_portfolio(data)
+    except PortfolioError as exc:
+        _fail(exc.problems)
+    raise AssertionError("unreachable")
+
+
+def _settings(**values: Any) -> SolverSettings:
+    try:
+        return SolverSettings(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        _fail([Problem(json_path(("settings", *e["loc"])), e["msg"]) for e in exc.errors()])
+    raise AssertionError("unreachable")
+
+
+@app.command()
+def solve(
+    file: Annotated[Path, typer.Argument(help="Portfolio JSON file (see fixtures/).")],
+    time_limit: Annotated[float | None, typer.Option("--time-limit", help="Seconds, default 10.")] = None,
+    backend: Annotated[str | None, typer.Option(help="Solver backend: cp-sat.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed for reproducible runs.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Solver threads, default 2.")] = None,
+    gap: Annotated[float | None, typer.Option("--gap", help="Stop at this relative gap (0.01 = 1 %).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the plan as JSON.")] = False,
+) -> None:
+    """Solve a portfolio and print the plan."""
+    from optimizer import solve as solve_portfolio  # solver import only when solving
+
+    portfolio = _read_portfolio(file)
+    settings = _settings(time_limit_s=time_limit, backend=backend, seed=seed, workers=workers, relative_gap=gap)
+    plan = solve_portfolio(portfolio, settings)
+    if as_json:
+        sys.stdout.write(plan.model_dump_json(indent=2) + "\n")
+    else:
+        render_plan(Console(highlight=False, width=_width()), portfolio, plan)
+    if plan.status in ("infeasible", "no_solution_in_time"):
+        if as_json:
+            for reason in plan.explanation.infeasibility or [plan.status.replace("_", " ")]:
+                err.print(f"{plan.status}: {reason}", markup=False)
+        raise typer.Exit(EXIT_NO_PLAN)
+
+
+@app.command()
+def check(file: Annotated[Path, typer.Argument(help="Portfolio JSON file.")]) -> None:
+    """Check a portfolio's input without solving it."""
+    portfolio = _read_portfolio(file)
+    typer.echo(
+        f"ok: {portfolio.name}: {len(portfolio.mmps)} MMPs, {len(portfolio.value_streams)} value streams, "
+        f"{len(portfolio.pools)} pools, {len(portfolio.quarters)} quarters"
+    )
+
+
+def _width() -> int | None:
+    return None if sys.stdout.isatty() else 120
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

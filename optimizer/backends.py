@@ -1,0 +1,26 @@
+"""Translate the one settings vocabulary into each backend's parameters."""
+
+from __future__ import annotations
+
+import logging
+
+from ortools.sat.python import cp_model
+
+from models.settings import SolverSettings
+
+log = logging.getLogger("vmo.solver")
+
+
+def cpsat_solver(settings: SolverSettings, time_left_s: float) -> cp_model.CpSolver:
+    """A CP-SAT solver honouring time limit, gap, seed and workers; its log goes to the logger."""
+    solver = cp_model.CpSolver()
+    params = solver.parameters
+    params.max_time_in_seconds = max(time_left_s, 0.001)
+    params.num_workers = settings.workers
+    params.random_seed = settings.seed
+    params.relative_gap_limit = settings.relative_gap
+    if log.isEnabledFor(logging.DEBUG):
+        params.log_search_progress = True
+        params.log_to_stdout = False
+        solver.log_callback = log.debug
+    return solver
