@@ -25,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 EXIT_INPUT = 2
 EXIT_NO_PLAN = 1
@@ -39,13 +39,21 @@ def _fail(problems: list[Problem] | list[str]) -> None:
 
 def _read_portfolio(path: Path) -> Portfolio:
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        data: Any = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         _fail([f"{path}: no such file"])
-    except (OSError, UnicodeDecodeError) as exc:
-        _fail([f"{path}: cannot read: {exc}"])
+    except IsADirectoryError:
+        _fail([f"{path}: is a directory, not a portfolio file"])
+    except UnicodeDecodeError:
+        _fail([f"{path}: not a text file (expected UTF-8 JSON)"])
+    except OSError as exc:
+        _fail([f"{path}: cannot read: {exc.strerror}"])
     except json.JSONDecodeError as exc:
         _fail([f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"])
+    except RecursionError:
+        _fail([f"{path}: JSON nested too deeply"])
+    except ValueError as exc:  # e.g. an integer literal too long to convert
+        _fail([f"{path}: not valid JSON: {exc}"])
     try:
         return load_portfolio(data)
     except PortfolioError as exc:
@@ -80,7 +88,7 @@ def solve(
     if as_json:
         sys.stdout.write(plan.model_dump_json(indent=2) + "\n")
     else:
-        render_plan(Console(highlight=False, width=_width()), portfolio, plan)
+        render_plan(Console(highlight=False, emoji=False, width=_width()), portfolio, plan)
     if plan.status in ("infeasible", "no_solution_in_time"):
         if as_json:
             for reason in plan.explanation.infeasibility or [plan.status.replace("_", " ")]:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from models.plan import Plan
@@ -24,7 +25,7 @@ def money(amount: Decimal | None, currency: str = "") -> str:
 def render_plan(console: Console, p: Portfolio, plan: Plan) -> None:
     """Status and value first, then budget, schedule, capacity, key results and reasons."""
     style = STATUS_STYLE.get(plan.status, "bold red")
-    console.print(f"[bold]{p.name}[/bold]: [{style}]{plan.status}[/{style}]")
+    console.print(f"[bold]{escape(p.name)}[/bold]: [{style}]{plan.status}[/{style}]")
     if plan.status in ("infeasible", "no_solution_in_time"):
         for reason in plan.explanation.infeasibility or ["no plan was found within the time limit"]:
             console.print(f"  - {reason}", markup=False)
@@ -59,12 +60,12 @@ def _budget_table(p: Portfolio, plan: Plan) -> Table:
     t = Table(title=f"Budget per value stream ({p.currency}): allocated / spent", title_justify="left")
     t.add_column("value stream")
     for q in p.quarters:
-        t.add_column(q, justify="right")
+        t.add_column(escape(q), justify="right")
     rows = defaultdict(dict)
     for r in plan.budget:
         rows[r.value_stream][r.quarter] = f"{money(r.allocated)} / {money(r.spent)}"
     for vs, cells in rows.items():
-        t.add_row(vs, *(cells[q] for q in p.quarters))
+        t.add_row(escape(vs), *(cells[q] for q in p.quarters))
     reserve = {r.quarter: money(r.unallocated) for r in plan.reserve}
     t.add_row("[italic]unallocated[/italic]", *(reserve[q] for q in p.quarters))
     return t
@@ -75,7 +76,7 @@ def _schedule_table(p: Portfolio, plan: Plan) -> Table:
     for col, justify in (("start", "left"), ("MMP", "left"), ("finish", "left"), ("value", "right"), ("cost", "right")):
         t.add_column(col, justify=justify)
     for s in plan.selected:
-        t.add_row(s.start, s.mmp, s.finish, money(s.value), money(s.cost))
+        t.add_row(escape(s.start), escape(s.mmp), escape(s.finish), money(s.value), money(s.cost))
     return t
 
 
@@ -83,13 +84,13 @@ def _capacity_table(p: Portfolio, plan: Plan) -> Table:
     t = Table(title="Capacity: used / available (+ purchased)", title_justify="left")
     t.add_column("pool")
     for q in p.quarters:
-        t.add_column(q, justify="right")
+        t.add_column(escape(q), justify="right")
     rows = defaultdict(dict)
     for r in plan.capacity:
         extra = f" +{r.purchased:g}" if r.purchased else ""
         rows[r.pool][r.quarter] = f"{r.used:g} / {r.available:g}{extra}"
     for pool, cells in rows.items():
-        t.add_row(pool, *(cells[q] for q in p.quarters))
+        t.add_row(escape(pool), *(cells[q] for q in p.quarters))
     return t
 
 
@@ -98,7 +99,7 @@ def _key_result_table(plan: Plan) -> Table:
     t.add_column("key result")
     t.add_column("achieved / target", justify="right")
     for k in plan.key_results:
-        t.add_row(k.id, f"{k.achieved:g} / {k.target:g}")
+        t.add_row(escape(k.id), f"{k.achieved:g} / {k.target:g}")
     return t
 
 
@@ -107,5 +108,5 @@ def _not_selected_table(plan: Plan) -> Table:
     t.add_column("MMP")
     t.add_column("reason")
     for n in plan.not_selected:
-        t.add_row(n.mmp, n.reason)
+        t.add_row(escape(n.mmp), escape(n.reason))
     return t

@@ -7,6 +7,8 @@ path of the offending field and a sentence a portfolio manager understands.
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -39,8 +41,16 @@ def json_path(loc: tuple[Any, ...] | list[Any]) -> str:
     """Render a location like ('mmps', 3, 'cost', 0) as '$.mmps[3].cost[0]'."""
     path = "$"
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+        path += f"[{part}]" if isinstance(part, int) else key(str(part))
     return path
+
+
+def key(name: str) -> str:
+    """One path step for an object key: `.name`, or `["..."]` when the key is not a plain word."""
+    return f".{name}" if _PLAIN_KEY.fullmatch(name) else f"[{json.dumps(name)}]"
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 def load_portfolio(data: Any) -> Portfolio:
@@ -208,11 +218,11 @@ def _check_mmps(p: Portfolio) -> list[Problem]:
             problems.append(Problem(f"{base}.value", f"MMP {m.id} needs a value or WSJF scores"))
         for pool, profile in m.demand.items():
             if pool not in pools:
-                problems.append(Problem(f"{base}.demand.{pool}", f"unknown pool {pool!r}"))
+                problems.append(Problem(f"{base}.demand{key(pool)}", f"unknown pool {pool!r}"))
             if len(profile) != m.duration:
                 problems.append(
                     Problem(
-                        f"{base}.demand.{pool}",
+                        f"{base}.demand{key(pool)}",
                         f"demand lists {len(profile)} quarters but cost lists {m.duration}; "
                         "they must have the same length (the MMP's duration)",
                     )
@@ -229,7 +239,7 @@ def _check_mmps(p: Portfolio) -> list[Problem]:
                     problems.append(Problem(f"{base}.{field}[{j}]", f"unknown MMP {other!r}"))
         for kr in m.key_results:
             if kr not in krs:
-                problems.append(Problem(f"{base}.key_results.{kr}", f"unknown key result {kr!r}"))
+                problems.append(Problem(f"{base}.key_results{key(kr)}", f"unknown key result {kr!r}"))
     return problems
 
 
@@ -292,7 +302,7 @@ def _check_baseline(p: Portfolio) -> list[Problem]:
     problems = []
     for mmp, quarter in p.baseline_plan.items():
         if mmp not in mmps:
-            problems.append(Problem(f"$.baseline_plan.{mmp}", f"unknown MMP {mmp!r}"))
+            problems.append(Problem(f"$.baseline_plan{key(mmp)}", f"unknown MMP {mmp!r}"))
         if quarter not in quarters:
-            problems.append(Problem(f"$.baseline_plan.{mmp}", f"{quarter!r} is not a quarter of the horizon"))
+            problems.append(Problem(f"$.baseline_plan{key(mmp)}", f"{quarter!r} is not a quarter of the horizon"))
     return problems

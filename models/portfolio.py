@@ -12,10 +12,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+MAX_AMOUNT = Decimal(10) ** 15  # a quadrillion: beyond any portfolio, within exact solver arithmetic
+
+Money = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
 """A non-negative, finite amount of the portfolio's currency."""
 
-Units = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+Units = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
 """A non-negative, finite quantity (capacity units, key-result progress)."""
 
 Share = Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False)]

@@ -6,6 +6,7 @@ match the numbers the plan shows.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from decimal import Decimal
 
 from models.plan import NotSelected, Plan
@@ -29,6 +30,8 @@ class _State:
         self.capacity = {(r.pool, self.q[r.quarter]): r for r in plan.capacity}
         self.reserve = {self.q[r.quarter]: r.unallocated for r in plan.reserve}
         self.extra = {pool.id: per_quarter(pool.extra_capacity, len(p.quarters)) for pool in p.pools}
+        self.pools = {pool.id: pool for pool in p.pools}
+        self.streams = {vs.id: vs for vs in p.value_streams}
         self.selected_cost = sum((s.cost for s in plan.selected), ZERO)
 
     def category_spend(self, category: str) -> Decimal:
@@ -81,38 +84,71 @@ def _exclusive_with(st: _State, m: MMP) -> list[str]:
 def _blockers(st: _State, m: MMP, start: int) -> list[str]:
     """Constraints that adding `m` at `start` to the plan as it stands would break."""
     out = []
-    value = realized_value(m, start, st.p.quarters)
-    for q_off, cost in enumerate(m.cost):
-        q = start + q_off
-        label = st.p.quarters[q]
+    for k, cost in enumerate(m.cost):
+        q = start + k
+        purchase = defaultdict(Decimal)  # paying stream (None: shared) -> price of capacity to buy
         for pool, profile in m.demand.items():
             row = st.capacity[pool, q]
-            free = row.available + st.extra[pool][q] - row.used
-            if profile[q_off] > free:
+            free = row.available + row.purchased - row.used
+            buyable = st.extra[pool][q] - row.purchased
+            short = max(ZERO, profile[k] - free)
+            if short > buyable:
                 out.append(
-                    f"pool {pool} is full in {label} (needs {profile[q_off]}, {max(free, ZERO)} free)"
-                    + _density_note(st, m, value, pool, q)
+                    f"pool {pool} is full in {st.p.quarters[q]} (needs {profile[k]:,}, "
+                    f"{max(free + buyable, ZERO):,} free){_holders(st, pool, q)}"
                 )
-        row = st.budget[m.value_stream, q]
-        if row.max is not None and cost > row.max - row.spent:
-            out.append(
-                f"value stream {m.value_stream} is at its max budget in {label} "
-                f"(needs {cost}, {row.max - row.spent} left under its max)"
-            )
-        room = st.reserve[q] + row.allocated - row.spent
-        if cost > room:
-            out.append(f"the total budget of {label} is used up (needs {cost}, {room} unallocated)")
+            elif short:
+                purchase[st.pools[pool].value_stream] += short * st.pools[pool].extra_cost
+        out += _money_blockers(st, m, q, cost, purchase)
+    if out and st.p.change_penalty and st.p.baseline_plan and m.id not in st.p.baseline_plan:
+        out[0] += f"; adding it also changes the baseline plan (change penalty {st.p.change_penalty:,})"
     return out
 
 
-def _density_note(st: _State, m: MMP, value: Decimal, pool: str, q: int) -> str:
-    """Say whether the MMPs holding the pool earn more per unit of it than `m` would."""
-    users = st.running(pool, q)
-    mine = value / sum(m.demand[pool]) if sum(m.demand[pool]) else value
-    theirs = [st.mmps[u.id].outcome_value / (sum(u.demand[pool]) or 1) for u in users]
-    if theirs and all(t >= mine for t in theirs):
-        return "; the selected MMPs using it earn more per unit of it"
-    return "; fitting it would displace MMPs worth more in total" if theirs else ""
+def _money_blockers(st: _State, m: MMP, q: int, cost: Decimal, purchase: dict) -> list[str]:
+    """Budget limits that funding `cost` (plus capacity purchases) in quarter q would break."""
+    label = st.p.quarters[q]
+    row = st.budget[m.value_stream, q]
+    need = cost + purchase.get(m.value_stream, ZERO)
+    cap, why = _stream_cap(st, m.value_stream, q)
+    if cap is not None and need > cap - row.spent:
+        left = max(cap - row.spent, ZERO)
+        return [f"value stream {m.value_stream} {why} in {label} (needs {need:,}, {left:,} left)"]
+    more = max(ZERO, row.spent + need - row.allocated) + sum(
+        (amount for stream, amount in purchase.items() if stream != m.value_stream), ZERO
+    )
+    if more > st.reserve[q]:
+        return [f"the total budget of {label} is used up (needs {more:,} more, {st.reserve[q]:,} unallocated)"]
+    return []
+
+
+def _stream_cap(st: _State, stream: str, q: int) -> tuple[Decimal | None, str]:
+    """The most the stream may get in quarter q with its neighbours' allocations as planned."""
+    row = st.budget[stream, q]
+    cap, why = row.max, "is at its max budget"
+    vs = st.streams[stream]
+    if vs.max_change is None:
+        return cap, why
+    limits = []
+    prev = st.budget[stream, q - 1].allocated if q else vs.baseline_budget
+    if prev is not None:
+        limits.append((1 + vs.max_change) * prev)
+    if q + 1 < len(st.p.quarters) and vs.max_change < 1:
+        limits.append(st.budget[stream, q + 1].allocated / (1 - vs.max_change))
+    if limits and (cap is None or min(limits) < cap):
+        cap = min(limits)
+        why = f"may change its budget by at most {vs.max_change:.0%} a quarter (max_change)"
+    return cap, why
+
+
+def _holders(st: _State, pool: str, q: int) -> str:
+    """Name the selected MMPs holding a pool, largest users first, mandatory ones marked."""
+    users = sorted(st.running(pool, q), key=lambda u: -u.demand[pool][q - st.start[u.id]])
+    if not users:
+        return ""
+    names = [f"{u.id} (mandatory)" if u.mandatory else u.id for u in users[:3]]
+    more = f" and {len(users) - 3} more" if len(users) > 3 else ""
+    return f"; held by {', '.join(names)}{more}"
 
 
 def _unblocked_reason(st: _State, m: MMP, starts: list[int]) -> str:

@@ -81,9 +81,10 @@ def add_variables(f: Formulation) -> None:
             f.x[i, s] = m.new_bool_var(f"x[{mmp.id},{inst.quarters[s]}]")
         if len(mmp.starts) > 1:
             m.add_at_most_one(f.x[i, s] for s in mmp.starts)
+    ceiling = inst.money_ceiling()
     for v, vs in enumerate(inst.streams):
         for q in range(inst.horizon):
-            f.b[v, q] = m.new_int_var(0, inst.budget[q], f"b[{vs.id},{inst.quarters[q]}]")
+            f.b[v, q] = m.new_int_var(0, ceiling, f"b[{vs.id},{inst.quarters[q]}]")
     for p, pool in enumerate(inst.pools):
         for q in range(inst.horizon):
             f.e[p, q] = m.new_int_var(0, pool.extra_capacity[q], f"e[{pool.id},{inst.quarters[q]}]")
@@ -255,7 +256,7 @@ def allocation_expression(f: Formulation) -> cp_model.LinearExprT:
 
 
 def tie_break_weight(inst: Instance) -> int:
-    """Weight of one value unit: more than any possible allocation, so least spend only breaks ties."""
+    """Weight of one value unit: more than any feasible allocation, so least spend only breaks ties."""
     return sum(inst.budget) + 1
 
 

@@ -59,14 +59,14 @@ def _core(f, literals, deadline: float, settings: SolverSettings) -> list | None
             return None
         f.model.clear_assumptions()
         f.model.add_assumptions(lits)
-        status = cpsat_solver(settings, left).solve(f.model)
+        status = cpsat_solver(settings, left, optimizing=False).solve(f.model)
         if status == cp_model.INFEASIBLE:
             return True
         return False if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None
 
     f.model.clear_assumptions()
     f.model.add_assumptions(literals)
-    solver = cpsat_solver(settings.model_copy(update={"workers": 1}), deadline - time.monotonic())
+    solver = cpsat_solver(settings.model_copy(update={"workers": 1}), deadline - time.monotonic(), optimizing=False)
     if solver.solve(f.model) != cp_model.INFEASIBLE:
         return None
     indices = set(solver.sufficient_assumptions_for_infeasibility())
@@ -81,13 +81,17 @@ def _core(f, literals, deadline: float, settings: SolverSettings) -> list | None
 def _describe(p: Portfolio, inst: Instance, rules: list[Rule]) -> list[str]:
     """Put a core into a portfolio manager's words, tying mandatory MMPs to the resource they overload."""
     mandatory = [inst.mmps[r.subject[0]].id for r in rules if r.kind == "mandatory"]
-    others = [r for r in rules if r.kind != "mandatory"]
-    sentences = [_sentence(p, inst, r, mandatory) for r in others]
-    if mandatory and not others:
-        sentences.append(f"mandatory MMPs {', '.join(mandatory)} cannot all be selected together")
-    elif mandatory and not any(s.startswith("mandatory") for s in sentences):
-        sentences.insert(0, f"mandatory MMPs {', '.join(mandatory)} must all be selected")
+    sentences = [_sentence(p, inst, r, mandatory) for r in rules if r.kind != "mandatory"]
+    if mandatory and not any(str(mandatory) in s or _names(mandatory) in s for s in sentences):
+        verb = "cannot all be selected together" if len(sentences) == 0 else "must all be selected"
+        if len(mandatory) == 1:
+            verb = "must be selected"
+        sentences.insert(0, f"mandatory {_names(mandatory)} {verb}")
     return sentences
+
+
+def _names(mandatory: list[str]) -> str:
+    return ("MMP " if len(mandatory) == 1 else "MMPs ") + ", ".join(mandatory)
 
 
 def _sentence(p: Portfolio, inst: Instance, rule: Rule, mandatory: list[str]) -> str:
@@ -97,23 +101,34 @@ def _sentence(p: Portfolio, inst: Instance, rule: Rule, mandatory: list[str]) ->
         pool, q = p.pools[subject[0]], subject[1]
         has = per_quarter(pool.capacity, T)[q] + per_quarter(pool.extra_capacity, T)[q]
         need = _fixed_amount(p, mandatory, q, lambda m: m.demand.get(pool.id))
-        who = f"mandatory MMPs {', '.join(mandatory)} need {need}" if need else "the MMPs that must run need more"
-        return f"{who} units of {pool.id} in {p.quarters[q]}; it has {has}"
-    if kind in ("stream_min", "stream_max"):
+        who = f"mandatory {_names(mandatory)} need {need:,}" if need else "the MMPs that must run need more"
+        return f"{who} units of {pool.id} in {p.quarters[q]}; it has {has:,}"
+    if kind == "stream_min":
         vs, q = p.value_streams[subject[0]], subject[1]
-        if kind == "stream_min":
-            return f"value stream {vs.id} must get at least {per_quarter(vs.min_budget, T)[q]} in {p.quarters[q]}"
+        return f"value stream {vs.id} must get at least {per_quarter(vs.min_budget, T)[q]:,} in {p.quarters[q]}"
+    if kind == "stream_max":
+        vs, q = p.value_streams[subject[0]], subject[1]
         run = per_quarter(vs.run_cost, T)[q]
         cost = _fixed_amount(p, mandatory, q, lambda m: m.cost if m.value_stream == vs.id else None)
-        who = f"mandatory MMPs {', '.join(mandatory)} cost {cost} in {p.quarters[q]} and " if cost else ""
-        return f"{who}value stream {vs.id} may get at most {per_quarter(vs.max_budget, T)[q]} there (run cost {run})"
+        who = f"mandatory {_names(mandatory)} cost {cost:,} in {p.quarters[q]} and " if cost else ""
+        return (
+            f"{who}value stream {vs.id} may get at most {per_quarter(vs.max_budget, T)[q]:,} in {p.quarters[q]} "
+            f"(its run cost is {run:,})"
+        )
     if kind == "total_budget":
-        return f"the total budget of {p.quarters[subject[0]]} is {per_quarter(p.budget, T)[subject[0]]}"
+        return _total_budget_sentence(p, subject[0], mandatory)
     if kind == "max_change":
         vs = p.value_streams[subject[0]]
-        return f"value stream {vs.id}'s budget may change by at most {vs.max_change:.0%} a quarter"
+        base = "" if vs.baseline_budget is None else f" (baseline budget {vs.baseline_budget:,})"
+        return f"value stream {vs.id}'s budget may change by at most {vs.max_change:.0%} a quarter{base}"
     if kind == "requires":
-        return f"{inst.mmps[subject[0]].id} requires {inst.mmps[subject[1]].id} to finish before it starts"
+        dependent, required = p.mmps[subject[0]], p.mmps[subject[1]]
+        window = start_window(dependent, p.quarters)
+        last = p.quarters[window[-1]] if window else "never"
+        return (
+            f"{dependent.id} requires {required.id} ({required.duration} quarter(s)) to finish before it starts, "
+            f"and {dependent.id} must start by {last}"
+        )
     if kind == "excludes":
         return f"{inst.mmps[subject[0]].id} and {inst.mmps[subject[1]].id} exclude each other"
     category = subject[0]
@@ -121,6 +136,38 @@ def _sentence(p: Portfolio, inst: Instance, rule: Rule, mandatory: list[str]) ->
     if kind == "guardrail_min":
         return f"{category} must be at least {g.min_share:.0%} of the spend on selected MMPs"
     return f"{category} may be at most {g.max_share:.0%} of the spend on selected MMPs"
+
+
+def _total_budget_sentence(p: Portfolio, q: int, mandatory: list[str]) -> str:
+    """The quarter's budget against the least the value streams must get in it."""
+    T = len(p.quarters)
+    runs = sum((per_quarter(vs.run_cost, T)[q] for vs in p.value_streams), Decimal(0))
+    fixed = _fixed_amount(p, mandatory, q, lambda m: m.cost)
+    least = sum(
+        (
+            max(
+                per_quarter(vs.min_budget, T)[q],
+                per_quarter(vs.run_cost, T)[q]
+                + _fixed_amount(p, mandatory, q, lambda m, v=vs.id: m.cost if m.value_stream == v else None),
+            )
+            for vs in p.value_streams
+        ),
+        Decimal(0),
+    )
+    by_stream = sorted(((per_quarter(vs.run_cost, T)[q], vs.id) for vs in p.value_streams), reverse=True)
+    named = ", ".join(f"{sid} {run:,}" for run, sid in by_stream[:3] if run)
+    parts = [f"run costs {runs:,}" + (f": {named}" if named else "")]
+    if fixed:
+        parts.append(f"mandatory {_names(mandatory)} {fixed:,}")
+    if least > runs + fixed:
+        parts.append("minimum budgets")
+    label = p.quarters[q]
+    if least <= per_quarter(p.budget, T)[q]:
+        return f"the total budget of {label} is {per_quarter(p.budget, T)[q]:,}"
+    return (
+        f"the total budget of {label} is {per_quarter(p.budget, T)[q]:,} but the value streams need at least "
+        f"{least:,} in it ({', '.join(parts)})"
+    )
 
 
 def _fixed_amount(p: Portfolio, mandatory: list[str], q: int, profile_of) -> Decimal:

@@ -81,12 +81,20 @@ class Instance:
     def horizon(self) -> int:
         return len(self.quarters)
 
+    def money_ceiling(self) -> int:
+        """More money than any allocation can need: bounds allocation variables without
+        hiding the total budget rule (which an infeasibility explanation may need to relax)."""
+        spend = sum(m.total_cost for m in self.mmps)
+        spend += sum(sum(vs.run_cost) + sum(x or 0 for x in vs.min_budget) for vs in self.streams)
+        spend += sum(pool.extra_cost * sum(pool.extra_capacity) for pool in self.pools)
+        return max(spend, max(self.budget, default=0))
+
 
 def build_instance(p: Portfolio, money_resolution: Decimal | None = None) -> Instance:
     """Translate a checked portfolio into integer solver data."""
     T = len(p.quarters)
-    res = money_resolution or choose_money_resolution(p)
-    cap_res = _coarsest_exact(_capacity_amounts(p), floor=Decimal("0.0001"))
+    cap_res = choose_capacity_resolution(p)
+    res = money_resolution or choose_money_resolution(p, cap_res)
     money = _Scaler(res)
     units = _Scaler(cap_res)
     stream_index = {vs.id: i for i, vs in enumerate(p.value_streams)}
@@ -166,10 +174,17 @@ def _mmp_data(m, T, q_index, money, units, stream_index, pool_index, mmp_index, 
     )
 
 
-def choose_money_resolution(p: Portfolio) -> Decimal:
-    """The coarsest power of ten that states every money amount exactly, kept small enough
-    that the weighted objective (value times total budget) stays below 2**53."""
-    amounts = _money_amounts(p)
+def choose_capacity_resolution(p: Portfolio) -> Decimal:
+    """The coarsest power of ten that states every capacity and demand amount exactly."""
+    return _coarsest_exact(_capacity_amounts(p), floor=Decimal("0.0001"))
+
+
+def choose_money_resolution(p: Portfolio, capacity_resolution: Decimal | None = None) -> Decimal:
+    """The coarsest power of ten that states every money amount exactly (including the price of one
+    capacity unit and each key-result credit), kept small enough that the weighted objective
+    (value times total budget) stays below 2**53."""
+    cap_res = capacity_resolution or choose_capacity_resolution(p)
+    amounts = _money_amounts(p, cap_res)
     res = _coarsest_exact(amounts, floor=Decimal("0.0001"))
     total = sum(amounts, Decimal(0)) or Decimal(1)
     while (total / res) ** 2 > _MAX_OBJECTIVE and res < _RESOLUTIONS[0]:
@@ -184,7 +199,7 @@ def _coarsest_exact(amounts: list[Decimal], floor: Decimal) -> Decimal:
     return floor
 
 
-def _money_amounts(p: Portfolio) -> list[Decimal]:
+def _money_amounts(p: Portfolio, cap_res: Decimal) -> list[Decimal]:
     T = len(p.quarters)
     out: list[Decimal] = [a for a in per_quarter(p.budget, T)] + [p.change_penalty]
     for vs in p.value_streams:
@@ -192,10 +207,12 @@ def _money_amounts(p: Portfolio) -> list[Decimal]:
             out += [a for a in per_quarter(f, T) if a is not None]
         if vs.baseline_budget is not None:
             out.append(vs.baseline_budget)
-    out += [pool.extra_cost for pool in p.pools]
+    out += [pool.extra_cost * cap_res for pool in p.pools]
+    per_unit = {k.id: k.value_per_unit for k in p.key_results}
     for m in p.mmps:
         out += [*m.cost, m.outcome_value, m.cost_of_delay]
-    out += [k.value_per_unit for k in p.key_results]
+        out += [per_unit[k] * c for k, c in m.key_results.items()]
+    out += [k.value_per_unit * k.target for k in p.key_results]
     return [a for a in out if a]
 
 

@@ -13,6 +13,7 @@ from models.settings import SolverSettings
 from optimizer.backends import cpsat_solver
 from optimizer.explain import binding_constraints, not_selected_reasons
 from optimizer.formulation import Formulation, build, tie_break_weight
+from optimizer.greedy import allocations, greedy_plan
 from optimizer.infeasibility import explain_infeasibility, precheck
 from optimizer.instance import Instance, build_instance
 from optimizer.report import Solution, assemble_plan
@@ -46,6 +47,7 @@ def solve(portfolio: Portfolio, settings: SolverSettings | None = None) -> Plan:
         return _infeasible(portfolio, reasons, info)
 
     f = build(inst)
+    add_greedy_hint(f)
     solver = cpsat_solver(settings, settings.time_limit_s - (time.monotonic() - started))
     status = solver.solve(f.model)
     if status == cp_model.INFEASIBLE:
@@ -77,6 +79,21 @@ def _check(portfolio: Portfolio, plan: Plan) -> None:
     violations = validate(portfolio, plan)
     if violations:
         raise InvalidPlanError("; ".join(violations))
+
+
+def add_greedy_hint(f: Formulation) -> None:
+    """Seed CP-SAT with the ranking heuristic's plan, when that plan is feasible."""
+    state = greedy_plan(f.inst)
+    funded = allocations(state)
+    if funded is None:
+        return
+    alloc, bought = funded
+    for (i, s), var in f.x.items():
+        f.model.add_hint(var, state.starts.get(i) == s)
+    for (v, q), var in f.b.items():
+        f.model.add_hint(var, alloc[v][q])
+    for (p, q), var in f.e.items():
+        f.model.add_hint(var, bought[p][q])
 
 
 def _infeasible(portfolio: Portfolio, reasons: list[str], info) -> Plan:
