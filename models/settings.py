@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Backend = Literal["cp-sat"]
+Backend = Literal["cp-sat", "cbc", "wsjf-greedy"]
+"""cp-sat: OR-Tools CP-SAT; cbc: COIN-OR CBC through PuLP; wsjf-greedy: the WSJF ranking baseline."""
 
 
 class SolverSettings(BaseModel):

@@ -37,17 +37,17 @@ class GreedyState:
         return twin
 
 
-def rank_key(m: MMPData, wsjf: float | None) -> tuple:
-    """Mandatory first, then value per unit of cost (or the WSJF score when nothing costs money)."""
+def rank_key(m: MMPData) -> tuple:
+    """Mandatory first (those with the fewest start quarters first), then value per unit of cost
+    (or the WSJF score when nothing costs money)."""
     value = max(m.value_at.values(), default=0)
-    density = value / m.total_cost if m.total_cost else (wsjf if wsjf is not None else float(value))
-    return (not m.mandatory, -density)
+    density = value / m.total_cost if m.total_cost else (m.wsjf if m.wsjf is not None else float(value))
+    return (not m.mandatory, len(m.starts) if m.mandatory else 0, -density)
 
 
-def greedy_plan(inst: Instance, wsjf_scores: list[float | None] | None = None) -> GreedyState:
+def greedy_plan(inst: Instance) -> GreedyState:
     """Fund MMPs down the ranking while everything holds; return the final state."""
-    scores = wsjf_scores or [None] * len(inst.mmps)
-    order = sorted(range(len(inst.mmps)), key=lambda i: rank_key(inst.mmps[i], scores[i]))
+    order = sorted(range(len(inst.mmps)), key=lambda i: rank_key(inst.mmps[i]))
     state = GreedyState(inst)
     for i in order:
         if i not in state.starts:
@@ -92,6 +92,12 @@ def _try_start(state: GreedyState, i: int, s: int) -> GreedyState | None:
 
 def _exclusive(inst: Instance, i: int) -> set[int]:
     return set(inst.mmps[i].excludes) | {j for j, m in enumerate(inst.mmps) if i in m.excludes}
+
+
+def complete(state: GreedyState) -> bool:
+    """Every mandatory MMP funded and every minimum investment share met."""
+    mandatory = all(i in state.starts for i, m in enumerate(state.inst.mmps) if m.mandatory)
+    return mandatory and _min_shares_hold(state)
 
 
 def purchases(state: GreedyState) -> list[list[int]] | None:

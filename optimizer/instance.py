@@ -55,6 +55,7 @@ class MMPData:
     excludes: list[int]
     category: str | None
     contributions: dict[int, Fraction]  # key result index -> contribution
+    wsjf: float | None  # WSJF score (cost of delay / job size) when WSJF fields are given
     total_cost: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -171,6 +172,7 @@ def _mmp_data(m, T, q_index, money, units, stream_index, pool_index, mmp_index, 
         excludes=[mmp_index[e] for e in m.excludes],
         category=m.category,
         contributions={kr_index[k]: Fraction(v) for k, v in m.key_results.items() if v > 0},
+        wsjf=float(m.wsjf.cost_of_delay / m.wsjf.job_size) if m.wsjf else None,
     )
 
 

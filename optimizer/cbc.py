@@ -1,0 +1,106 @@
+"""CBC (through PuLP) as a second backend, fed from the same formulation as CP-SAT.
+
+The formulation is written once, in `optimizer.formulation`; its CP-SAT model
+holds only linear and at-most-one constraints over integer variables, which is
+exactly a MILP. This module reads that model and states it to PuLP variable by
+variable and row by row, so the two backends cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pulp
+
+from models.settings import SolverSettings
+from optimizer.formulation import Formulation
+
+log = logging.getLogger("vmo.solver")
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+@dataclass
+class MilpResult:
+    status: str  # optimal, feasible, infeasible, no_solution_in_time
+    values: dict[int, int]  # CP-SAT variable index -> value
+
+
+def to_pulp(f: Formulation) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+    """State the formulation's model as a PuLP minimisation problem."""
+    proto = f.model.proto
+    variables = [_variable(i, v) for i, v in enumerate(proto.variables)]
+
+    def literal(ref: int):
+        return variables[ref] if ref >= 0 else 1 - variables[-ref - 1]
+
+    problem = pulp.LpProblem("vmo", pulp.LpMinimize)
+    for n, ct in enumerate(proto.constraints):
+        if len(ct.enforcement_literal):
+            raise ValueError("enforcement literals (explain mode) have no MILP translation")
+        if ct.has_linear():
+            expr = pulp.lpSum(c * literal(v) for v, c in zip(ct.linear.vars, ct.linear.coeffs))
+            _bounded(problem, expr, list(ct.linear.domain), f"c{n}")
+        elif ct.has_at_most_one():
+            problem += pulp.lpSum(literal(r) for r in ct.at_most_one.literals) <= 1, f"c{n}"
+        else:
+            raise ValueError(f"constraint {n} has no MILP translation")
+    obj = proto.objective
+    problem += pulp.lpSum(c * literal(v) for v, c in zip(obj.vars, obj.coeffs))
+    return problem, variables
+
+
+def _variable(i: int, v) -> pulp.LpVariable:
+    domain = list(v.domain)
+    lo, hi = domain[0], domain[-1]
+    if len(domain) != 2:
+        raise ValueError(f"variable {v.name} has a domain with holes")
+    cat = pulp.LpBinary if (lo, hi) == (0, 1) else pulp.LpInteger
+    return pulp.LpVariable(f"v{i}", lowBound=lo, upBound=hi, cat=cat)
+
+
+def _bounded(problem: pulp.LpProblem, expr, domain: list[int], name: str) -> None:
+    if len(domain) != 2:
+        raise ValueError(f"constraint {name} has a domain with holes")
+    lo, hi = domain
+    if lo == hi:
+        problem += expr == lo, name
+        return
+    if lo > INT64_MIN:
+        problem += expr >= lo, f"{name}_lo"
+    if hi < INT64_MAX:
+        problem += expr <= hi, f"{name}_hi"
+
+
+def cbc_command(settings: SolverSettings, time_left_s: float, warm_start: bool) -> pulp.PULP_CBC_CMD:
+    """Translate the settings vocabulary into CBC's options."""
+    options = [f"randomCbcSeed {settings.seed}"] if settings.seed else []
+    return pulp.PULP_CBC_CMD(
+        msg=log.isEnabledFor(logging.DEBUG),
+        timeLimit=max(time_left_s, 0.01),
+        gapRel=settings.relative_gap or None,
+        threads=settings.workers,
+        warmStart=warm_start,
+        options=options,
+    )
+
+
+def solve_cbc(f: Formulation, settings: SolverSettings, time_left_s: float, hint: dict[int, int]) -> MilpResult:
+    """Solve with CBC; status from PuLP's solution status, not its solver status."""
+    problem, variables = to_pulp(f)
+    for index, value in hint.items():
+        variables[index].setInitialValue(value)
+    problem.solve(cbc_command(settings, time_left_s, warm_start=bool(hint)))
+    status = {
+        pulp.LpSolutionOptimal: "optimal",
+        pulp.LpSolutionIntegerFeasible: "feasible",
+        pulp.LpSolutionInfeasible: "infeasible",
+        pulp.LpSolutionNoSolutionFound: "no_solution_in_time",
+    }.get(problem.sol_status)
+    if status is None:  # unbounded: the formulation bounds every variable, so this is a bug
+        raise RuntimeError(f"CBC returned solution status {problem.sol_status}")
+    values = {}
+    if status in ("optimal", "feasible"):
+        values = {i: round(v.value() or 0) for i, v in enumerate(variables)}
+    return MilpResult(status, values)
