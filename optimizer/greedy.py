@@ -37,42 +37,57 @@ class GreedyState:
         return twin
 
 
-def rank_key(m: MMPData) -> tuple:
-    """Mandatory first (those with the fewest start quarters first), then value per unit of cost
-    (or the WSJF score when nothing costs money)."""
+def rank_key(m: MMPData, capacity: list[float]) -> tuple:
+    """Mandatory first (those with the fewest start quarters first), then WSJF: value per unit of
+    cost; without money the WSJF score, or else value per unit of job size (its demand, each pool's
+    units weighted by that pool's scarcity, 1 / mean capacity)."""
     value = max(m.value_at.values(), default=0)
-    density = value / m.total_cost if m.total_cost else (m.wsjf if m.wsjf is not None else float(value))
+    if m.total_cost:
+        density = value / m.total_cost
+    elif m.wsjf is not None:
+        density = m.wsjf
+    else:
+        size = sum(sum(profile) / max(capacity[p], 1e-9) for p, profile in m.demand.items())
+        density = value / size if size else float("inf")
     return (not m.mandatory, len(m.starts) if m.mandatory else 0, -density)
 
 
 def greedy_plan(inst: Instance) -> GreedyState:
     """Fund MMPs down the ranking while everything holds; return the final state."""
-    order = sorted(range(len(inst.mmps)), key=lambda i: rank_key(inst.mmps[i]))
-    state = GreedyState(inst)
+    capacity = [sum(pool.capacity) / max(inst.horizon, 1) for pool in inst.pools]
+    order = sorted(range(len(inst.mmps)), key=lambda i: rank_key(inst.mmps[i], capacity))
+    # Shares swing wildly while the first MMPs go in, so the walk ignores them, the lowest-ranked
+    # MMPs are dropped until they hold, and a second walk adds what still fits with them holding.
+    state = _walk(GreedyState(inst), order, shares=False)
+    state = _restore_shares(state, order)
+    return _walk(state, order, shares=True)
+
+
+def _walk(state: GreedyState, order: list[int], shares: bool) -> GreedyState:
     for i in order:
         if i not in state.starts:
-            state = _with_requirements(state, i, set()) or state
-    return _restore_min_shares(state, order)
+            state = _with_requirements(state, i, set(), shares) or state
+    return state
 
 
-def _with_requirements(state: GreedyState, i: int, visiting: set[int]) -> GreedyState | None:
+def _with_requirements(state: GreedyState, i: int, visiting: set[int], shares: bool) -> GreedyState | None:
     """State with i funded (and what it requires), or None when it does not fit."""
     if i in visiting:
         return None
     trial = state.copy()
     for j in state.inst.mmps[i].requires:
         if j not in trial.starts:
-            trial = _with_requirements(trial, j, visiting | {i})
+            trial = _with_requirements(trial, j, visiting | {i}, shares)
             if trial is None:
                 return None
     for s in state.inst.mmps[i].starts:
-        funded = _try_start(trial, i, s)
+        funded = _try_start(trial, i, s, shares)
         if funded is not None:
             return funded
     return None
 
 
-def _try_start(state: GreedyState, i: int, s: int) -> GreedyState | None:
+def _try_start(state: GreedyState, i: int, s: int, shares: bool) -> GreedyState | None:
     inst = state.inst
     m = inst.mmps[i]
     for j in m.requires:
@@ -87,7 +102,9 @@ def _try_start(state: GreedyState, i: int, s: int) -> GreedyState | None:
     for p, profile in m.demand.items():
         for k, u in enumerate(profile):
             trial.used[p][s + k] += u
-    return trial if allocations(trial) is not None and _max_shares_hold(trial) else None
+    if shares and not _shares_hold(trial):
+        return None
+    return trial if allocations(trial) is not None else None
 
 
 def _exclusive(inst: Instance, i: int) -> set[int]:
@@ -97,7 +114,7 @@ def _exclusive(inst: Instance, i: int) -> set[int]:
 def complete(state: GreedyState) -> bool:
     """Every mandatory MMP funded and every minimum investment share met."""
     mandatory = all(i in state.starts for i, m in enumerate(state.inst.mmps) if m.mandatory)
-    return mandatory and _min_shares_hold(state)
+    return mandatory and _shares_hold(state)
 
 
 def purchases(state: GreedyState) -> list[list[int]] | None:
@@ -181,36 +198,39 @@ def _category_spend(state: GreedyState) -> tuple[dict[str, int], int]:
     return per, total
 
 
-def _max_shares_hold(state: GreedyState) -> bool:
+def _shares_hold(state: GreedyState) -> bool:
     per, total = _category_spend(state)
-    return all(hi is None or per.get(c, 0) <= hi * total for c, _lo, hi in state.inst.guardrails)
+    return all(
+        (lo is None or per.get(c, 0) >= lo * total) and (hi is None or per.get(c, 0) <= hi * total)
+        for c, lo, hi in state.inst.guardrails
+    )
 
 
-def _min_shares_hold(state: GreedyState) -> bool:
-    per, total = _category_spend(state)
-    return all(lo is None or per.get(c, 0) >= lo * total for c, lo, _hi in state.inst.guardrails)
-
-
-def _restore_min_shares(state: GreedyState, order: list[int]) -> GreedyState:
-    """Drop the lowest-ranked droppable MMPs until every minimum share holds (or nothing is left to drop)."""
+def _restore_shares(state: GreedyState, order: list[int]) -> GreedyState:
+    """Drop the lowest-ranked droppable MMPs that push a share the wrong way until every share holds."""
     inst = state.inst
     for i in reversed(order):
-        if _min_shares_hold(state):
+        if _shares_hold(state):
             break
         m = inst.mmps[i]
-        if i not in state.starts or m.mandatory or _short_category(state, m.category):
+        if i not in state.starts or m.mandatory or any(i in inst.mmps[j].requires for j in state.starts):
             continue
-        if any(i in inst.mmps[j].requires for j in state.starts):
-            continue
-        trial = _without(state, i)
-        if allocations(trial) is not None and _max_shares_hold(trial):
-            state = trial
+        if _drop_helps(state, m.category):
+            trial = _without(state, i)
+            if allocations(trial) is not None:
+                state = trial
     return state
 
 
-def _short_category(state: GreedyState, category: str | None) -> bool:
+def _drop_helps(state: GreedyState, category: str | None) -> bool:
+    """Dropping spend of `category` helps when it is over its max share or another category is short."""
     per, total = _category_spend(state)
-    return any(c == category and lo is not None and per.get(c, 0) < lo * total for c, lo, _ in state.inst.guardrails)
+    for c, lo, hi in state.inst.guardrails:
+        if c == category and hi is not None and per.get(c, 0) > hi * total:
+            return True
+        if c != category and lo is not None and per.get(c, 0) < lo * total:
+            return True
+    return False
 
 
 def _without(state: GreedyState, i: int) -> GreedyState:
