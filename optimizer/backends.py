@@ -12,19 +12,27 @@ log = logging.getLogger("vmo.solver")
 
 
 # With only two workers CP-SAT's default portfolio spends one of them on plain
-# search; on portfolio models the LP-heavy worker plus the core-based bound
-# worker prove optimality several times sooner (see bench/ and the README).
+# search. On portfolio models up to a few hundred MMPs the LP-heavy worker plus
+# the core-based bound worker prove optimality several times sooner; on larger
+# ones, interleaving CP-SAT's whole portfolio (LNS included) in the two threads
+# finds better plans within the limit (measured with bench/; see the README).
 TWO_WORKER_SUBSOLVERS = ["max_lp", "core"]
+LARGE_MODEL_STARTS = 2000  # start variables above which two workers interleave the full portfolio
 
 
-def cpsat_solver(settings: SolverSettings, time_left_s: float, optimizing: bool = True) -> cp_model.CpSolver:
+def cpsat_solver(
+    settings: SolverSettings, time_left_s: float, optimizing: bool = True, starts: int = 0
+) -> cp_model.CpSolver:
     """A CP-SAT solver honouring time limit, gap, seed and workers; its log goes to the logger."""
     solver = cp_model.CpSolver()
     params = solver.parameters
     params.max_time_in_seconds = max(time_left_s, 0.001)
     params.num_workers = settings.workers
-    if optimizing and settings.workers == len(TWO_WORKER_SUBSOLVERS):
-        params.subsolvers.extend(TWO_WORKER_SUBSOLVERS)
+    if optimizing and settings.workers == 2:
+        if starts > LARGE_MODEL_STARTS:
+            params.interleave_search = True
+        else:
+            params.subsolvers.extend(TWO_WORKER_SUBSOLVERS)
     params.random_seed = settings.seed
     params.relative_gap_limit = settings.relative_gap
     if log.isEnabledFor(logging.DEBUG):

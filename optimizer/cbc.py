@@ -9,7 +9,11 @@ variable and row by row, so the two backends cannot drift apart.
 from __future__ import annotations
 
 import logging
+import re
+import tempfile
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulp
 
@@ -25,17 +29,18 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 class MilpResult:
     status: str  # optimal, feasible, infeasible, no_solution_in_time
     values: dict[int, int]  # CP-SAT variable index -> value
+    bound: float | None = None  # best bound on the model's (maximised) objective, from CBC's log
 
 
 def to_pulp(f: Formulation) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
     """State the formulation's model as a PuLP minimisation problem."""
     proto = f.model.proto
-    variables = [_variable(i, v) for i, v in enumerate(proto.variables)]
+    problem = pulp.LpProblem("vmo", pulp.LpMinimize)
+    variables = [_variable(problem, i, v) for i, v in enumerate(proto.variables)]
 
     def literal(ref: int):
         return variables[ref] if ref >= 0 else 1 - variables[-ref - 1]
 
-    problem = pulp.LpProblem("vmo", pulp.LpMinimize)
     for n, ct in enumerate(proto.constraints):
         if len(ct.enforcement_literal):
             raise ValueError("enforcement literals (explain mode) have no MILP translation")
@@ -44,6 +49,8 @@ def to_pulp(f: Formulation) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
             _bounded(problem, expr, list(ct.linear.domain), f"c{n}")
         elif ct.has_at_most_one():
             problem += pulp.lpSum(literal(r) for r in ct.at_most_one.literals) <= 1, f"c{n}"
+        elif ct.has_bool_or():  # CP-SAT states a constant-true constraint this way
+            problem += pulp.lpSum(literal(r) for r in ct.bool_or.literals) >= 1, f"c{n}"
         else:
             raise ValueError(f"constraint {n} has no MILP translation")
     obj = proto.objective
@@ -51,13 +58,13 @@ def to_pulp(f: Formulation) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
     return problem, variables
 
 
-def _variable(i: int, v) -> pulp.LpVariable:
+def _variable(problem: pulp.LpProblem, i: int, v) -> pulp.LpVariable:
     domain = list(v.domain)
     lo, hi = domain[0], domain[-1]
     if len(domain) != 2:
         raise ValueError(f"variable {v.name} has a domain with holes")
     cat = pulp.LpBinary if (lo, hi) == (0, 1) else pulp.LpInteger
-    return pulp.LpVariable(f"v{i}", lowBound=lo, upBound=hi, cat=cat)
+    return problem.add_variable(f"v{i}", lowBound=lo, upBound=hi, cat=cat)
 
 
 def _bounded(problem: pulp.LpProblem, expr, domain: list[int], name: str) -> None:
@@ -73,25 +80,32 @@ def _bounded(problem: pulp.LpProblem, expr, domain: list[int], name: str) -> Non
         problem += expr <= hi, f"{name}_hi"
 
 
-def cbc_command(settings: SolverSettings, time_left_s: float, warm_start: bool) -> pulp.PULP_CBC_CMD:
+def cbc_command(settings: SolverSettings, time_left_s: float, warm_start: bool, log_path: str) -> pulp.PULP_CBC_CMD:
     """Translate the settings vocabulary into CBC's options."""
     options = [f"randomCbcSeed {settings.seed}"] if settings.seed else []
-    return pulp.PULP_CBC_CMD(
-        msg=log.isEnabledFor(logging.DEBUG),
-        timeLimit=max(time_left_s, 0.01),
-        gapRel=settings.relative_gap or None,
-        threads=settings.workers,
-        warmStart=warm_start,
-        options=options,
-    )
+    with warnings.catch_warnings():  # PuLP 3 deprecates the bundled CBC for 4.0; pinned to < 4
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pulp.PULP_CBC_CMD(
+            msg=log.isEnabledFor(logging.DEBUG),
+            timeLimit=max(time_left_s, 0.01),
+            gapRel=settings.relative_gap or None,
+            threads=settings.workers,
+            warmStart=warm_start,
+            logPath=log_path,
+            options=options,
+        )
 
 
 def solve_cbc(f: Formulation, settings: SolverSettings, time_left_s: float, hint: dict[int, int]) -> MilpResult:
-    """Solve with CBC; status from PuLP's solution status, not its solver status."""
+    """Solve with CBC; status from PuLP's solution status (not its solver status), bound from CBC's log."""
     problem, variables = to_pulp(f)
     for index, value in hint.items():
         variables[index].setInitialValue(value)
-    problem.solve(cbc_command(settings, time_left_s, warm_start=bool(hint)))
+    with tempfile.TemporaryDirectory(prefix="vmo-cbc-") as tmp:
+        log_path = str(Path(tmp) / "cbc.log")
+        problem.solve(cbc_command(settings, time_left_s, bool(hint), log_path))
+        log_text = Path(log_path).read_text(errors="replace") if Path(log_path).exists() else ""
+    log.debug("%s", log_text)
     status = {
         pulp.LpSolutionOptimal: "optimal",
         pulp.LpSolutionIntegerFeasible: "feasible",
@@ -103,4 +117,16 @@ def solve_cbc(f: Formulation, settings: SolverSettings, time_left_s: float, hint
     values = {}
     if status in ("optimal", "feasible"):
         values = {i: round(v.value() or 0) for i, v in enumerate(variables)}
-    return MilpResult(status, values)
+    return MilpResult(status, values, _bound_from_log(log_text, f.model.proto.objective))
+
+
+_LOWER_BOUND = re.compile(r"^Lower bound:\s+(-?[0-9.eE+-]+)", re.MULTILINE)
+
+
+def _bound_from_log(text: str, objective) -> float | None:
+    """CBC minimises the model's inner objective; CP-SAT's true objective is scaling * (inner + offset)."""
+    match = _LOWER_BOUND.search(text)
+    if not match:
+        return None
+    inner = float(match.group(1)) + objective.offset
+    return objective.scaling_factor * inner if objective.scaling_factor else inner

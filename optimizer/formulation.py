@@ -8,6 +8,7 @@ that cannot hold together (see `optimizer.infeasibility`).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -81,7 +82,7 @@ def add_variables(f: Formulation) -> None:
             f.x[i, s] = m.new_bool_var(f"x[{mmp.id},{inst.quarters[s]}]")
         if len(mmp.starts) > 1:
             m.add_at_most_one(f.x[i, s] for s in mmp.starts)
-    ceiling = inst.money_ceiling()
+    ceiling = inst.money_ceiling() * inst.allocation_scale
     for v, vs in enumerate(inst.streams):
         for q in range(inst.horizon):
             f.b[v, q] = m.new_int_var(0, ceiling, f"b[{vs.id},{inst.quarters[q]}]")
@@ -121,17 +122,19 @@ def add_stream_spend(f: Formulation) -> None:
                 purchases[pool.stream, q].append(pool.extra_cost * f.e[p, q])
     for v, vs in enumerate(inst.streams):
         for q in range(inst.horizon):
-            f.model.add(sum(spend[v, q]) + sum(purchases[v, q]) + vs.run_cost[q] <= f.b[v, q])
+            k = inst.allocation_scale
+            f.model.add(k * (sum(spend[v, q]) + sum(purchases[v, q]) + vs.run_cost[q]) <= f.b[v, q])
 
 
 def add_stream_guardrails(f: Formulation) -> None:
     """min_budget <= allocation <= max_budget for every stream and quarter."""
+    k = f.inst.allocation_scale
     for v, vs in enumerate(f.inst.streams):
         for q in range(f.inst.horizon):
             if vs.min_budget[q]:
-                f.guard(f.model.add(f.b[v, q] >= vs.min_budget[q]), "stream_min", v, q)
+                f.guard(f.model.add(f.b[v, q] >= k * vs.min_budget[q]), "stream_min", v, q)
             if vs.max_budget[q] is not None:
-                f.guard(f.model.add(f.b[v, q] <= vs.max_budget[q]), "stream_max", v, q)
+                f.guard(f.model.add(f.b[v, q] <= k * vs.max_budget[q]), "stream_max", v, q)
 
 
 def shared_purchases(f: Formulation, q: int) -> cp_model.LinearExprT:
@@ -144,7 +147,8 @@ def add_total_budget(f: Formulation) -> None:
     inst = f.inst
     for q in range(inst.horizon):
         allocated = sum(f.b[v, q] for v in range(len(inst.streams)))
-        f.guard(f.model.add(allocated + shared_purchases(f, q) <= inst.budget[q]), "total_budget", q)
+        k = inst.allocation_scale
+        f.guard(f.model.add(allocated + k * shared_purchases(f, q) <= k * inst.budget[q]), "total_budget", q)
 
 
 def add_max_change(f: Formulation) -> None:
@@ -158,10 +162,10 @@ def add_max_change(f: Formulation) -> None:
             f.guard(f.model.add(den * cur <= (den + num) * prev), "max_change", v, q)
             f.guard(f.model.add(den * cur >= (den - num) * prev), "max_change", v, q)
         if vs.baseline_budget is not None:
-            base = Fraction(vs.baseline_budget)
+            base = Fraction(vs.baseline_budget * f.inst.allocation_scale)
             lo, hi = base * (1 - vs.max_change), base * (1 + vs.max_change)
-            f.guard(f.model.add(f.b[v, 0] <= int(hi)), "max_change", v, 0)
-            f.guard(f.model.add(f.b[v, 0] >= -int(-lo)), "max_change", v, 0)
+            f.guard(f.model.add(f.b[v, 0] <= math.floor(hi)), "max_change", v, 0)
+            f.guard(f.model.add(f.b[v, 0] >= math.ceil(lo)), "max_change", v, 0)
 
 
 def add_capacity(f: Formulation) -> None:
@@ -250,14 +254,14 @@ def changes(f: Formulation) -> cp_model.LinearExprT:
 
 
 def allocation_expression(f: Formulation) -> cp_model.LinearExprT:
-    """Money committed: stream allocations plus shared purchases over the horizon."""
+    """Money committed, in allocation units: stream allocations plus shared purchases."""
     inst = f.inst
-    return sum(f.b.values()) + sum(shared_purchases(f, q) for q in range(inst.horizon))
+    return sum(f.b.values()) + inst.allocation_scale * sum(shared_purchases(f, q) for q in range(inst.horizon))
 
 
 def tie_break_weight(inst: Instance) -> int:
     """Weight of one value unit: more than any feasible allocation, so least spend only breaks ties."""
-    return sum(inst.budget) + 1
+    return inst.allocation_scale * sum(inst.budget) + 1
 
 
 def set_objective(f: Formulation) -> None:

@@ -77,6 +77,7 @@ class Instance:
     key_results: list[tuple[str, Fraction, Fraction]]  # id, target, value per unit (money units)
     baseline: dict[int, int | None]  # MMP index -> baseline start quarter index
     change_penalty: int
+    allocation_scale: int = 1  # allocations are counted in money units / allocation_scale
 
     @property
     def horizon(self) -> int:
@@ -146,7 +147,26 @@ def build_instance(p: Portfolio, money_resolution: Decimal | None = None) -> Ins
         key_results=[(k.id, Fraction(k.target), Fraction(k.value_per_unit) / Fraction(res)) for k in p.key_results],
         baseline={mmp_index[m]: q_index.get(q) for m, q in p.baseline_plan.items()},
         change_penalty=money.nearest(p.change_penalty),
+        allocation_scale=choose_allocation_scale(p, res),
     )
+
+
+def choose_allocation_scale(p: Portfolio, money_resolution: Decimal) -> int:
+    """A power of ten splitting the money unit for allocations, so that max_change chains stay exact.
+
+    With max_change m (a decimal with d digits), allocations that grow or shrink by m each quarter
+    need d more decimal digits per quarter; a finer grid keeps such plans feasible. It stays small
+    enough that the weighted objective keeps below 2**53 (coarser then: plans remain valid, a few
+    off-grid allocations are out of reach)."""
+    digits = [-vs.max_change.normalize().as_tuple().exponent for vs in p.value_streams if vs.max_change]
+    if not digits:
+        return 1
+    wanted = max(0, max(digits)) * max(len(p.quarters) - 1, 1)
+    total = sum(_money_amounts(p, choose_capacity_resolution(p)), Decimal(0)) / money_resolution or Decimal(1)
+    scale = 10**wanted
+    while scale > 1 and total * total * scale > _MAX_OBJECTIVE:
+        scale //= 10
+    return scale
 
 
 def start_window(m: MMP, quarters: list[str]) -> list[int]:

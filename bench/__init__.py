@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench {mkp,scale,uplift,api,all}`; prints tables and writes JSON."""
