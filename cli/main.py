@@ -15,9 +15,10 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from cli.render import render_plan
-from models import PortfolioError, Problem, SolverSettings, json_path, load_portfolio
+from cli.render import render_frontier, render_plan, render_whatif
+from models import PortfolioError, Problem, SolverSettings, json_path, load_portfolio, validation_problems
 from models.portfolio import Portfolio
+from models.scenarios import FrontierRequest, WhatIfRequest
 
 app = typer.Typer(
     help="Fund the best MMPs under capacity, dependency, guardrail and budget limits.",
@@ -73,7 +74,7 @@ def _settings(**values: Any) -> SolverSettings:
 def solve(
     file: Annotated[Path, typer.Argument(help="Portfolio JSON file (see fixtures/).")],
     time_limit: Annotated[float | None, typer.Option("--time-limit", help="Seconds, default 10.")] = None,
-    backend: Annotated[str | None, typer.Option(help="Solver backend: cp-sat.")] = None,
+    backend: Annotated[str | None, typer.Option(help="cp-sat (default), cbc or wsjf-greedy.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed for reproducible runs.")] = None,
     workers: Annotated[int | None, typer.Option(help="Solver threads, default 2.")] = None,
     gap: Annotated[float | None, typer.Option("--gap", help="Stop at this relative gap (0.01 = 1 %).")] = None,
@@ -104,6 +105,91 @@ def check(file: Annotated[Path, typer.Argument(help="Portfolio JSON file.")]) ->
         f"ok: {portfolio.name}: {len(portfolio.mmps)} MMPs, {len(portfolio.value_streams)} value streams, "
         f"{len(portfolio.pools)} pools, {len(portfolio.quarters)} quarters"
     )
+
+
+@app.command()
+def whatif(
+    file: Annotated[Path, typer.Argument(help="Base portfolio JSON file.")],
+    scenarios_file: Annotated[Path, typer.Argument(help="Scenarios JSON: a list of {name, changes}.")],
+    time_limit: Annotated[float | None, typer.Option("--time-limit", help="Seconds per solve.")] = None,
+    workers: Annotated[int, typer.Option(help="Scenarios solved at once (processes).")] = 2,
+) -> None:
+    """Solve the base portfolio and each scenario; show what changes."""
+    from optimizer.parallel import local_pool
+    from optimizer.whatif import run_whatif
+
+    portfolio = _read_portfolio(file)
+    raw = _read_json(scenarios_file)
+    scenarios = raw.get("scenarios") if isinstance(raw, dict) else raw
+    settings = _settings(time_limit_s=time_limit, workers=1)
+    request = _parse(WhatIfRequest, {"portfolio": portfolio.model_dump(), "scenarios": scenarios}, "scenarios")
+    request.settings = settings
+    with local_pool(workers) as pool:
+        response = _or_fail(lambda: run_whatif(request, pool))
+    render_whatif(Console(highlight=False, emoji=False, width=_width()), portfolio, response)
+
+
+@app.command()
+def frontier(
+    file: Annotated[Path, typer.Argument(help="Portfolio JSON file.")],
+    start: Annotated[float, typer.Option("--from", help="Smallest total budget over the horizon.")],
+    stop: Annotated[float, typer.Option("--to", help="Largest total budget over the horizon.")],
+    steps: Annotated[int, typer.Option(help="Number of budgets, ends included.")] = 5,
+    time_limit: Annotated[float | None, typer.Option("--time-limit", help="Seconds per solve.")] = None,
+    workers: Annotated[int, typer.Option(help="Budgets solved at once (processes).")] = 2,
+) -> None:
+    """Sweep the total budget: value, marginal value of each step, and the knee."""
+    from optimizer.frontier import run_frontier
+    from optimizer.parallel import local_pool
+
+    portfolio = _read_portfolio(file)
+    body = {"portfolio": portfolio.model_dump(), "range": {"from": start, "to": stop, "steps": steps}}
+    request = _parse(FrontierRequest, body, "range")
+    request.settings = _settings(time_limit_s=time_limit, workers=1)
+    with local_pool(workers) as pool:
+        response = _or_fail(lambda: run_frontier(request, pool))
+    render_frontier(Console(highlight=False, emoji=False, width=_width()), portfolio, response)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Start the HTTP API (OpenAPI docs at /docs); settings from VMO_* environment variables."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        _fail([f"{path}: no such file"])
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail([f"{path}: cannot read: {exc}"])
+    except (ValueError, RecursionError) as exc:
+        _fail([f"{path}: not valid JSON: {exc}"])
+    raise AssertionError("unreachable")
+
+
+def _parse(model, data: Any, what: str):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        _fail([p for p in validation_problems(exc.errors(), data) if not p.path.startswith("$.portfolio")])
+    raise AssertionError("unreachable")
+
+
+def _or_fail(work):
+    try:
+        return work()
+    except PortfolioError as exc:
+        _fail(exc.problems)
+    raise AssertionError("unreachable")
 
 
 def _width() -> int | None:

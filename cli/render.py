@@ -110,3 +110,56 @@ def _not_selected_table(plan: Plan) -> Table:
     for n in plan.not_selected:
         t.add_row(escape(n.mmp), escape(n.reason))
     return t
+
+
+def render_whatif(console: Console, p: Portfolio, response) -> None:
+    """Base plan and each scenario side by side, then what each scenario changes."""
+    t = Table(title=f"What-if on {escape(p.name)} ({p.currency})", title_justify="left")
+    for col in ("scenario", "status", "value", "delta", "gap", "funded", "added", "dropped", "moved"):
+        t.add_column(col, justify="left" if col in ("scenario", "status", "added", "dropped") else "right")
+    base = response.base
+    t.add_row("base", base.status, money(base.objective), "", _gap(base.gap), str(base.selected), "", "", "")
+    for s in response.scenarios:
+        d = s.diff
+        t.add_row(
+            escape(s.name),
+            s.summary.status,
+            money(s.summary.objective),
+            "-" if d.value_delta is None else f"{d.value_delta:+,.0f}",
+            _gap(s.summary.gap),
+            str(s.summary.selected),
+            escape(", ".join(d.added)),
+            escape(", ".join(d.dropped)),
+            str(len(d.moved)),
+        )
+    console.print(t)
+    for s in response.scenarios:
+        shifts = [f"{b.value_stream} {b.quarter} {b.delta:+,}" for b in s.diff.budget_shifts]
+        if shifts:
+            console.print(f"{escape(s.name)}: budget shifted " + escape("; ".join(shifts)))
+
+
+def render_frontier(console: Console, p: Portfolio, response) -> None:
+    """Value per total budget and what each extra unit of money buys."""
+    t = Table(title=f"Budget frontier of {escape(p.name)} ({p.currency})", title_justify="left")
+    for col in ("total budget", "status", "value", "gap", "funded", "value per extra unit"):
+        t.add_column(col, justify="left" if col == "status" else "right")
+    for point in response.points:
+        marginal = "-" if point.marginal_value is None else f"{point.marginal_value:.3f}"
+        t.add_row(
+            money(point.budget),
+            point.status,
+            money(point.objective),
+            _gap(point.gap),
+            str(len(point.selected)),
+            marginal,
+        )
+    console.print(t)
+    if response.knee is not None:
+        console.print(
+            f"knee: extra money buys markedly less beyond a total budget of {money(response.knee, p.currency)}"
+        )
+
+
+def _gap(gap: float | None) -> str:
+    return "-" if gap is None else f"{gap:.2%}"

@@ -58,12 +58,17 @@ def load_portfolio(data: Any) -> Portfolio:
     try:
         portfolio = Portfolio.model_validate(data)
     except ValidationError as err:
-        errors = [e for e in err.errors() if _on_matching_branch(e, data)] or err.errors()
-        raise PortfolioError([_from_pydantic(e) for e in errors]) from None
+        raise PortfolioError(validation_problems(err.errors(), data)) from None
     problems = check_portfolio(portfolio)
     if problems:
         raise PortfolioError(problems)
     return portfolio
+
+
+def validation_problems(errors: list[Any], data: Any) -> list[Problem]:
+    """Pydantic errors for `data` as Problems: one per real problem, with clean JSON paths."""
+    kept = [e for e in errors if _on_matching_branch(e, data)] or errors
+    return [_from_pydantic(e) for e in kept]
 
 
 def _from_pydantic(error: Any) -> Problem:

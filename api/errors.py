@@ -1,0 +1,76 @@
+"""One error envelope for every API error:
+
+{"error": {"code": "invalid_input", "message": "...", "details": [{"path": "$.portfolio.mmps[0]", "message": "..."}]}}
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models import PortfolioError, validation_problems
+
+log = logging.getLogger("vmo.api")
+
+
+class ErrorDetail(BaseModel):
+    path: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+class ServerBusy(Exception):
+    """Every solver is busy and the queue is full."""
+
+
+def error_response(status: int, code: str, message: str, details=(), headers=None) -> JSONResponse:
+    body = ErrorEnvelope(error=ErrorBody(code=code, message=message, details=list(details)))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def install(app: FastAPI, retry_after_s: int) -> None:
+    """Register the handlers that turn every failure into the envelope."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "malformed_json", "the request body is not valid JSON")
+        body_errors = [{**e, "loc": tuple(e["loc"][1:]) if e["loc"][:1] == ("body",) else e["loc"]} for e in errors]
+        problems = validation_problems(body_errors, exc.body)
+        details = [ErrorDetail(path=p.path, message=p.message) for p in problems]
+        return error_response(422, "invalid_input", f"{len(details)} problem(s) in the request", details)
+
+    @app.exception_handler(PortfolioError)
+    async def invalid_portfolio(_: Request, exc: PortfolioError) -> JSONResponse:
+        details = [ErrorDetail(path=p.path, message=p.message) for p in exc.problems]
+        return error_response(422, "invalid_input", f"{len(details)} problem(s) in the request", details)
+
+    @app.exception_handler(ServerBusy)
+    async def busy(_: Request, exc: ServerBusy) -> JSONResponse:
+        headers = {"Retry-After": str(retry_after_s)}
+        return error_response(503, "busy", "every solver is busy and the queue is full; retry later", (), headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), (), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")  # a bug: the details go to the log, never into the response
+        return error_response(500, "internal_error", "the server failed to handle this request")

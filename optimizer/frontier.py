@@ -1,0 +1,122 @@
+"""Budget frontier: the best outcome value at each of a series of total budgets.
+
+Every point re-solves the portfolio with its total budget spread over the
+quarters in proportion to the portfolio's own budget profile. The points are
+solved together through `optimizer.parallel.solve_all`, so a caller chooses
+where the solves run (in this process, a local pool, the API's pool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from itertools import pairwise
+
+from models.plan import Plan
+from models.portfolio import Portfolio, per_quarter
+from models.scenarios import FrontierPoint, FrontierRequest, FrontierResponse
+from optimizer.parallel import solve_all
+
+CENT = Decimal("0.01")
+
+Valued = tuple[Decimal, Decimal | None]
+"""A (total budget, objective) pair; objective None when the solve found no plan."""
+
+
+def budget_points(request: FrontierRequest) -> list[Decimal]:
+    """The request's total budgets in cents, ascending and without duplicates.
+
+    A range gives `steps` evenly spaced totals from `from` to `to`, both included.
+    """
+    if request.budgets is not None:
+        totals = request.budgets
+    else:
+        start, stop, steps = request.range.start, request.range.stop, request.range.steps
+        totals = [start + (stop - start) * i / (steps - 1) for i in range(steps)]
+    return sorted({Decimal(t).quantize(CENT, rounding=ROUND_HALF_UP) for t in totals})
+
+
+def with_total_budget(portfolio: Portfolio, total: Decimal) -> Portfolio:
+    """A copy of `portfolio` whose quarterly budgets sum to exactly `total`.
+
+    The total is spread in proportion to the portfolio's budget profile (equally
+    when every quarter's budget is zero). Every quarter but the last is rounded
+    down to the cent, so the last quarter takes the (non-negative) remainder.
+    """
+    n = len(portfolio.quarters)
+    profile = [Decimal(b) for b in per_quarter(portfolio.budget, n)]
+    if not any(profile):
+        profile = [Decimal(1)] * n
+    weight = sum(profile, Decimal(0))
+    head = [(total * b / weight).quantize(CENT, rounding=ROUND_DOWN) for b in profile[:-1]]
+    budget = [*head, total - sum(head, Decimal(0))]
+    return portfolio.model_copy(update={"budget": budget})
+
+
+def _pair(point: FrontierPoint | Valued) -> Valued:
+    """(budget, objective) of a frontier point or of a plain pair."""
+    if isinstance(point, FrontierPoint):
+        return point.budget, point.objective
+    return point
+
+
+def marginal_values(points: Sequence[FrontierPoint | Valued]) -> list[float | None]:
+    """Value gained per extra unit of money since the previous point, one per point.
+
+    None for the first point, when either objective is None, or when the budgets are equal.
+    """
+    pairs = [_pair(p) for p in points]
+    steps = [
+        None if v0 is None or v1 is None or b1 == b0 else float((v1 - v0) / (b1 - b0))
+        for (b0, v0), (b1, v1) in pairwise(pairs)
+    ]
+    return [None, *steps] if pairs else []
+
+
+def knee(points: Sequence[FrontierPoint | Valued]) -> Decimal | None:
+    """The budget after which extra money buys markedly less.
+
+    Among the points with an objective, the one lying furthest above the straight
+    chord from the first to the last of them (exact arithmetic; the lowest budget
+    wins a tie). None with fewer than three such points or when none lies above.
+    """
+    valued = [(Fraction(b), Fraction(v), b) for b, v in map(_pair, points) if v is not None]
+    if len(valued) < 3:
+        return None
+    (x0, y0, _), (x1, y1, _) = valued[0], valued[-1]
+    if x1 == x0:
+        return None
+    slope = (y1 - y0) / (x1 - x0)
+    best, best_height = None, Fraction(0)
+    for x, y, budget in valued[1:-1]:
+        height = y - (y0 + slope * (x - x0))
+        if height > best_height:
+            best, best_height = budget, height
+    return best
+
+
+def _point(budget: Decimal, plan: Plan, marginal: float | None) -> FrontierPoint:
+    return FrontierPoint(
+        budget=budget,
+        status=plan.status,
+        objective=plan.objective,
+        gap=plan.gap,
+        selected=sorted(s.mmp for s in plan.selected),
+        marginal_value=marginal,
+    )
+
+
+def run_frontier(request: FrontierRequest, executor: Executor | None = None) -> FrontierResponse:
+    """Solve the portfolio at every requested total budget and find the knee.
+
+    The portfolio is assumed checked (`models.check_portfolio`), as for `solve`.
+    """
+    budgets = budget_points(request)
+    portfolios = [with_total_budget(request.portfolio, b) for b in budgets]
+    plans = solve_all([(p, request.settings) for p in portfolios], executor)
+    pairs = [(b, plan.objective) for b, plan in zip(budgets, plans, strict=True)]
+    marginals = marginal_values(pairs)
+    points = [_point(b, plan, m) for b, plan, m in zip(budgets, plans, marginals, strict=True)]
+    return FrontierResponse(points=points, knee=knee(pairs))
