@@ -1,4 +1,4 @@
-"""`python -m bench {mkp,scale,uplift,all}`: benchmark tables on stdout, JSON under bench/results/."""
+"""`python -m bench {mkp,scale,uplift,api,all}`: benchmark tables on stdout, JSON under bench/results/."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench import mkp, scale, uplift
+from bench import api, mkp, scale, uplift
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(width=160)
@@ -118,12 +118,27 @@ def run_uplift(
     _write("uplift", {"time_limit_s": time_limit, "rows": rows, "summary": summary})
 
 
+@app.command("api")
+def run_api(repeats: Annotated[int, typer.Option(help="solves each way")] = 30) -> None:
+    """What the HTTP layer adds to a solve of the smallest fixture (direct vs through uvicorn)."""
+    row = api.run(repeats)
+    console.print(
+        _table(
+            "API overhead on the smallest fixture",
+            [row],
+            {"fixture": "s", "repeats": "d", "direct_median_ms": ".1f", "http_median_ms": ".1f", "overhead_ms": ".1f"},
+        )
+    )
+    _write("api", row)
+
+
 @app.command("all")
 def run_all(time_limit: Annotated[float, typer.Option()] = 10.0) -> None:
     """The three tables of the README, with their default settings."""
     run_mkp(time_limit=time_limit)
     run_scale()
     run_uplift(time_limit=time_limit)
+    run_api()
 
 
 if __name__ == "__main__":

@@ -16,14 +16,16 @@ from models.portfolio import Portfolio
 from models.settings import SolverSettings
 from optimizer.solve import solve
 
+Job = tuple[Portfolio, SolverSettings] | tuple[Portfolio, SolverSettings, dict[str, str]]
+"""A portfolio, its settings and optionally a warm start (MMP id -> start quarter)."""
 
-def solve_one(job: tuple[Portfolio, SolverSettings]) -> Plan:
+
+def solve_one(job: Job) -> Plan:
     """Module-level so a process pool can pickle it."""
-    portfolio, settings = job
-    return solve(portfolio, settings)
+    return solve(*job)
 
 
-def solve_all(jobs: list[tuple[Portfolio, SolverSettings]], executor: Executor | None = None) -> list[Plan]:
+def solve_all(jobs: list[Job], executor: Executor | None = None) -> list[Plan]:
     """Plans in the order of `jobs`; in parallel when an executor is given."""
     if executor is None or len(jobs) <= 1:
         return [solve_one(job) for job in jobs]

@@ -12,7 +12,8 @@ from conftest import FIXTURES, solve_valid
 from generators import portfolios
 from hypothesis import HealthCheck, given, settings
 
-from models import load_portfolio
+from models import SolverSettings, load_portfolio
+from optimizer import solve, validate
 from optimizer.cbc import to_pulp
 from optimizer.formulation import build
 from optimizer.instance import build_instance
@@ -63,3 +64,13 @@ def test_the_milp_has_one_column_and_row_per_model_variable_and_constraint():
     proto = f.model.proto
     assert len(variables) == len(proto.variables)
     assert problem.numConstraints() >= len(proto.constraints)
+
+
+def test_warm_start_from_a_plan_keeps_the_optimum_and_ignores_unknown_entries():
+    portfolio = load_portfolio(json.loads((FIXTURES / "insurance-fy27.json").read_text()))
+    cold = solve_valid(portfolio, time_limit_s=60)
+    warm_start = {s.mmp: s.start for s in cold.selected} | {"no-such-mmp": "2027Q1", cold.selected[0].mmp: "1999Q1"}
+    for backend in ("cp-sat", "cbc"):
+        plan = solve(portfolio, SolverSettings(backend=backend, time_limit_s=60), warm_start)
+        assert validate(portfolio, plan) == []
+        assert plan.status == "optimal" and plan.objective == cold.objective
