@@ -37,6 +37,10 @@ class ServerBusy(Exception):
     """Every solver is busy and the queue is full."""
 
 
+class SolverCrashed(Exception):
+    """A solver process died during this request; the pool has been replaced."""
+
+
 def error_response(status: int, code: str, message: str, details=(), headers=None) -> JSONResponse:
     body = ErrorEnvelope(error=ErrorBody(code=code, message=message, details=list(details)))
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
@@ -65,9 +69,15 @@ def install(app: FastAPI, retry_after_s: int) -> None:
         headers = {"Retry-After": str(retry_after_s)}
         return error_response(503, "busy", "every solver is busy and the queue is full; retry later", (), headers)
 
+    @app.exception_handler(SolverCrashed)
+    async def crashed(_: Request, exc: SolverCrashed) -> JSONResponse:
+        headers = {"Retry-After": str(retry_after_s)}
+        return error_response(503, "solver_restarted", "a solver process stopped; retry the request", (), headers)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
+        codes = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        code = codes.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), (), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

@@ -8,15 +8,18 @@ up to `queue_limit`; more than that are refused at once with 503.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from api.errors import ServerBusy
+from api.errors import ServerBusy, SolverCrashed
 from optimizer.parallel import local_pool
 
 T = TypeVar("T")
+log = logging.getLogger("vmo.api")
 
 
 class SolverRunner:
@@ -39,17 +42,40 @@ class SolverRunner:
 
     @property
     def ready(self) -> bool:
-        return self.pool is not None
+        return self.pool is not None and not self.broken
+
+    @property
+    def broken(self) -> bool:
+        return self.pool is not None and bool(getattr(self.pool, "_broken", False))
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(*args) in a worker process; 503 (ServerBusy) when the queue is full."""
-        with self._admission():
+        with self._admission(), self._replacing_a_dead_pool():
             return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     async def run_with_pool(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(*args, pool) in a thread: for work that fans out over the pool itself (what-if, frontier)."""
-        with self._admission():
+        with self._admission(), self._replacing_a_dead_pool():
             return await asyncio.get_running_loop().run_in_executor(None, fn, *args, self.pool)
+
+    @contextmanager
+    def _replacing_a_dead_pool(self) -> Iterator[None]:
+        """A solver process that died (killed, out of memory) breaks the whole pool: start a new
+        one so later requests work again, and answer this one with 503 so the client retries."""
+        if self.broken:
+            self._restart()
+        try:
+            yield
+        except BrokenProcessPool:
+            log.error("a solver process died; starting a new pool")
+            self._restart()
+            raise SolverCrashed() from None
+
+    def _restart(self) -> None:
+        old, self.pool = self.pool, None
+        if old is not None:
+            old.shutdown(wait=False, cancel_futures=True)
+        self.start()
 
     @contextmanager
     def _admission(self) -> Iterator[None]:

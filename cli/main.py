@@ -85,7 +85,7 @@ def solve(
 
     portfolio = _read_portfolio(file)
     settings = _settings(time_limit_s=time_limit, backend=backend, seed=seed, workers=workers, relative_gap=gap)
-    plan = solve_portfolio(portfolio, settings)
+    plan = _or_fail(lambda: solve_portfolio(portfolio, settings))
     if as_json:
         sys.stdout.write(plan.model_dump_json(indent=2) + "\n")
     else:
@@ -112,7 +112,7 @@ def whatif(
     file: Annotated[Path, typer.Argument(help="Base portfolio JSON file.")],
     scenarios_file: Annotated[Path, typer.Argument(help="Scenarios JSON: a list of {name, changes}.")],
     time_limit: Annotated[float | None, typer.Option("--time-limit", help="Seconds per solve.")] = None,
-    workers: Annotated[int, typer.Option(help="Scenarios solved at once (processes).")] = 2,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Scenarios solved at once (processes).")] = 2,
 ) -> None:
     """Solve the base portfolio and each scenario; show what changes."""
     from optimizer.parallel import local_pool
@@ -136,7 +136,7 @@ def frontier(
     stop: Annotated[float, typer.Option("--to", help="Largest total budget over the horizon.")],
     steps: Annotated[int, typer.Option(help="Number of budgets, ends included.")] = 5,
     time_limit: Annotated[float | None, typer.Option("--time-limit", help="Seconds per solve.")] = None,
-    workers: Annotated[int, typer.Option(help="Budgets solved at once (processes).")] = 2,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Budgets solved at once (processes).")] = 2,
 ) -> None:
     """Sweep the total budget: value, marginal value of each step, and the knee."""
     from optimizer.frontier import run_frontier

@@ -36,6 +36,9 @@ class PortfolioError(ValueError):
         self.problems = problems
         super().__init__("; ".join(str(p) for p in problems))
 
+    def __reduce__(self):  # keep the problems when the error crosses a process boundary
+        return (PortfolioError, (self.problems,))
+
 
 def json_path(loc: tuple[Any, ...] | list[Any]) -> str:
     """Render a location like ('mmps', 3, 'cost', 0) as '$.mmps[3].cost[0]'."""
@@ -67,13 +70,38 @@ def load_portfolio(data: Any) -> Portfolio:
 
 def validation_problems(errors: list[Any], data: Any) -> list[Problem]:
     """Pydantic errors for `data` as Problems: one per real problem, with clean JSON paths."""
-    kept = [e for e in errors if _on_matching_branch(e, data)] or errors
-    return [_from_pydantic(e) for e in kept]
+    walked = [(e, *_walk(e["loc"], data)) for e in errors]
+    kept = [(e, loc) for e, loc, tag, value in walked if _on_matching_branch(tag, value)]
+    return [_from_pydantic(e, loc) for e, loc in kept or [(e, loc) for e, loc, _, _ in walked]]
 
 
-def _from_pydantic(error: Any) -> Problem:
-    # Union members add their type name to the location; drop those parts.
-    loc = [p for p in error["loc"] if not _is_tag(p)]
+def _walk(loc: tuple[Any, ...], data: Any) -> tuple[list[Any], str | None, Any]:
+    """Follow `loc` through the input. Parts that are not in the input are union tags that pydantic
+    adds (a member type such as 'decimal' or 'list[...]', or a discriminator value such as
+    'scale_budget'): drop them from the path. A missing field, the last part, stays.
+    Returns the clean path, the first tag met, and the input value where it was met."""
+    path: list[Any] = []
+    tag, tagged, value = None, None, data
+    for n, part in enumerate(loc):
+        if _has(value, part):
+            value = value[part]
+        elif isinstance(part, str) and (n < len(loc) - 1 or not isinstance(value, dict)):
+            if tag is None:
+                tag, tagged = part, value
+            continue
+        else:
+            value = None
+        path.append(part)
+    return path, tag, tagged
+
+
+def _has(value: Any, part: Any) -> bool:
+    if isinstance(value, dict):
+        return part in value
+    return isinstance(value, list) and isinstance(part, int) and -len(value) <= part < len(value)
+
+
+def _from_pydantic(error: Any, loc: list[Any]) -> Problem:
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown field (check its spelling)"
@@ -82,35 +110,23 @@ def _from_pydantic(error: Any) -> Problem:
     return Problem(json_path(loc), message)
 
 
-_TYPE_TAGS = {"decimal", "list", "str", "int", "float", "bool", "dict", "function-after", "none"}
-
-
-def _is_tag(part: Any) -> bool:
-    return isinstance(part, str) and ("[" in part or part in _TYPE_TAGS)
-
-
-def _on_matching_branch(error: Any, data: Any) -> bool:
+def _on_matching_branch(tag: str | None, value: Any) -> bool:
     """Keep a union member's error only if the input has that member's shape.
 
     A per-quarter field is `number | list[number]`; pydantic reports a failure
     against every member, so `budget: -1` would also say "Input should be a valid
     list". Keep the list member's errors for a list input and the scalar member's
-    errors otherwise (never the `None` member's).
+    errors otherwise (never the `None` member's). Discriminated unions report one
+    member only, so their errors are always kept.
     """
-    loc = error["loc"]
-    tag_at = next((i for i, part in enumerate(loc) if _is_tag(part)), None)
-    if tag_at is None:
+    if tag is None or not (tag.startswith("list") or tag in _TYPE_TAGS):
         return True
-    value = data
-    try:
-        for part in loc[:tag_at]:
-            value = value[part]
-    except (KeyError, IndexError, TypeError):
-        return True
-    tag = loc[tag_at]
     if isinstance(value, list):
         return tag.startswith("list")
     return not tag.startswith("list") and tag != "none"
+
+
+_TYPE_TAGS = {"decimal", "str", "int", "float", "bool", "dict", "function-after", "none"}
 
 
 def check_portfolio(p: Portfolio) -> list[Problem]:

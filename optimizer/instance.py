@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 from fractions import Fraction
 
+from models.checks import PortfolioError, Problem
 from models.portfolio import MMP, Portfolio, per_quarter
 
 _RESOLUTIONS = [Decimal(10) ** k for k in range(6, -5, -1)]  # 1e6 .. 1e-4
@@ -93,7 +94,17 @@ class Instance:
 
 
 def build_instance(p: Portfolio, money_resolution: Decimal | None = None) -> Instance:
-    """Translate a checked portfolio into integer solver data."""
+    """Translate a checked portfolio into integer solver data.
+
+    Raises PortfolioError when its amounts span more digits than the solver can count exactly."""
+    with localcontext() as ctx:
+        ctx.prec = 80  # amounts up to 1e15 times 1e15, scaled by 1e-4, stay exact
+        inst = _build(p, money_resolution)
+    _check_magnitudes(p, inst)
+    return inst
+
+
+def _build(p: Portfolio, money_resolution: Decimal | None) -> Instance:
     T = len(p.quarters)
     cap_res = choose_capacity_resolution(p)
     res = money_resolution or choose_money_resolution(p, cap_res)
@@ -209,9 +220,34 @@ def choose_money_resolution(p: Portfolio, capacity_resolution: Decimal | None = 
     amounts = _money_amounts(p, cap_res)
     res = _coarsest_exact(amounts, floor=Decimal("0.0001"))
     total = sum(amounts, Decimal(0)) or Decimal(1)
-    while (total / res) ** 2 > _MAX_OBJECTIVE and res < _RESOLUTIONS[0]:
+    smallest = min(amounts, default=Decimal(1))
+    # Coarser units round amounts; allow it only while every amount stays at least one unit.
+    while (total / res) ** 2 > _MAX_OBJECTIVE and res * 10 <= smallest:
         res *= 10
     return res
+
+
+_INT_LIMIT = 2**62  # CP-SAT counts in 64-bit integers
+
+
+def _check_magnitudes(p: Portfolio, inst: Instance) -> None:
+    """Refuse (rather than silently round or overflow) amounts the solver cannot count exactly."""
+    ceiling = inst.money_ceiling() * inst.allocation_scale
+    value = sum(max(m.value_at.values(), default=0) for m in inst.mmps)
+    value += sum(int(target * per_unit) for _k, target, per_unit in inst.key_results)
+    weighted = (inst.allocation_scale * sum(inst.budget) + 1) * (value + inst.change_penalty * len(inst.mmps))
+    if ceiling < _INT_LIMIT and weighted < _INT_LIMIT:
+        return
+    raise PortfolioError(
+        [
+            Problem(
+                "$",
+                "the amounts span too many digits to plan exactly (money counted in units of "
+                f"{inst.money_resolution}); state money in a larger unit (for example thousands) "
+                "or lower the largest amounts",
+            )
+        ]
+    )
 
 
 def _coarsest_exact(amounts: list[Decimal], floor: Decimal) -> Decimal:

@@ -27,7 +27,7 @@ def solve_one(job: Job) -> Plan:
 
 def solve_all(jobs: list[Job], executor: Executor | None = None) -> list[Plan]:
     """Plans in the order of `jobs`; in parallel when an executor is given."""
-    if executor is None or len(jobs) <= 1:
+    if executor is None:
         return [solve_one(job) for job in jobs]
     return list(executor.map(solve_one, jobs))
 

@@ -285,7 +285,7 @@ def run_whatif(request: WhatIfRequest, executor: Executor | None = None) -> What
     """Solve the base portfolio, then every scenario warm-started from the base plan (in parallel
     through `executor`), and compare them."""
     base, *scenarios = scenario_portfolios(request)
-    base_plan = solve_all([(base, request.settings)])[0]
+    base_plan = solve_all([(base, request.settings)], executor)[0]
     # Scenarios start from the base plan: a change usually leaves most of it optimal.
     warm = {s.mmp: s.start for s in base_plan.selected}
     plans = solve_all([(p, request.settings, warm) for p in scenarios], executor)
