@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import logging
 import re
+import subprocess
 import tempfile
+import threading
+import time
+import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pulp
+from pulp.apis import coin_api
 
 from models.settings import SolverSettings
 from optimizer.formulation import Formulation
@@ -97,13 +103,21 @@ def cbc_command(settings: SolverSettings, time_left_s: float, warm_start: bool, 
 
 
 def solve_cbc(f: Formulation, settings: SolverSettings, time_left_s: float, hint: dict[int, int]) -> MilpResult:
-    """Solve with CBC; status from PuLP's solution status (not its solver status), bound from CBC's log."""
+    """Solve with CBC; status from PuLP's solution status (not its solver status), bound from CBC's log.
+
+    CBC checks its time limit only between phases and can overrun it badly on large models, so the
+    run is watched: past the limit plus a grace period the CBC process is stopped and the result is
+    `no_solution_in_time` (the caller falls back to the ranking's plan)."""
+    deadline = time.monotonic() + time_left_s
     problem, variables = to_pulp(f)
     for index, value in hint.items():
         variables[index].setInitialValue(value)
     with tempfile.TemporaryDirectory(prefix="vmo-cbc-") as tmp:
         log_path = str(Path(tmp) / "cbc.log")
-        problem.solve(cbc_command(settings, time_left_s, bool(hint), log_path))
+        # CBC's own limit leaves a grace period for reading its answer back inside ours.
+        command = cbc_command(settings, deadline - time.monotonic() - CBC_GRACE_S, bool(hint), log_path)
+        if not _run_watched(lambda: problem.solve(command), deadline - time.monotonic()):
+            return MilpResult("no_solution_in_time", {})
         log_text = Path(log_path).read_text(errors="replace") if Path(log_path).exists() else ""
     log.debug("%s", log_text)
     status = {
@@ -118,6 +132,57 @@ def solve_cbc(f: Formulation, settings: SolverSettings, time_left_s: float, hint
     if status in ("optimal", "feasible"):
         values = {i: round(v.value() or 0) for i, v in enumerate(variables)}
     return MilpResult(status, values, _bound_from_log(log_text, f.model.proto.objective))
+
+
+CBC_GRACE_S = 1.0
+
+
+def _run_watched(solve, limit_s: float) -> bool:
+    """Run `solve` in a thread; stop its CBC process past `limit_s`. True when it finished in time."""
+    outcome: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            solve()
+        except BaseException as exc:  # re-raised below unless we stopped CBC ourselves
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="cbc", daemon=True)
+    thread.start()
+    thread.join(max(limit_s, 0.1))
+    if thread.is_alive():
+        process = _CbcProcess.started.get(thread.ident)
+        if process is not None:
+            log.warning("CBC overran its time limit; stopping it")
+            process.kill()
+        thread.join()
+        return False
+    if "error" in outcome:
+        raise outcome["error"]
+    return True
+
+
+class _CbcProcess(subprocess.Popen):
+    """PuLP starts CBC with `subprocess.Popen` from its coin_api module; this subclass remembers
+    the process per thread so an overrunning run can be stopped."""
+
+    started: ClassVar[dict[int, subprocess.Popen]] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _CbcProcess.started[threading.get_ident()] = self
+
+
+class _SubprocessModule(types.ModuleType):
+    """`subprocess` as PuLP's CBC runner sees it: the real module, with a tracked Popen."""
+
+    Popen = _CbcProcess
+
+    def __getattr__(self, name: str):
+        return getattr(subprocess, name)
+
+
+coin_api.subprocess = _SubprocessModule("subprocess")
 
 
 _LOWER_BOUND = re.compile(r"^Lower bound:\s+(-?[0-9.eE+-]+)", re.MULTILINE)

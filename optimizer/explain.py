@@ -33,16 +33,21 @@ class _State:
         self.pools = {pool.id: pool for pool in p.pools}
         self.streams = {vs.id: vs for vs in p.value_streams}
         self.selected_cost = sum((s.cost for s in plan.selected), ZERO)
+        self._running: dict[tuple[str, int], list[MMP]] | None = None
 
     def category_spend(self, category: str) -> Decimal:
         return sum((sum(self.mmps[i].cost, ZERO) for i in self.start if self.mmps[i].category == category), ZERO)
 
     def running(self, pool: str, q: int) -> list[MMP]:
-        return [
-            self.mmps[i]
-            for i, s in self.start.items()
-            if pool in self.mmps[i].demand and s <= q < s + self.mmps[i].duration
-        ]
+        """Selected MMPs using `pool` in quarter q (indexed on first use)."""
+        if self._running is None:
+            self._running = defaultdict(list)
+            for i, s in self.start.items():
+                m = self.mmps[i]
+                for p in m.demand:
+                    for k in range(m.duration):
+                        self._running[p, s + k].append(m)
+        return self._running.get((pool, q), [])
 
 
 def not_selected_reasons(p: Portfolio, plan: Plan) -> list[NotSelected]:

@@ -1,40 +1,58 @@
 """The WSJF ranking a portfolio office uses today, made feasible.
 
-Rank MMPs (mandatory first, then by value per unit of cost: WSJF cost of delay
-over job size when there is no money), walk down the ranking and fund each MMP
-in its earliest quarter where every constraint still holds, pulling in the MMPs
-it requires first. Capacity short of a pool is bought when the pool allows it.
-Minimum investment shares are restored at the end by dropping the lowest-ranked
-MMPs outside the short category. The result seeds CP-SAT as a hint.
+Rank MMPs (mandatory first, then by value per unit of cost; without money the
+WSJF score, cost of delay over job size), walk down the ranking and fund each
+MMP in its earliest quarter where every constraint still holds, pulling in the
+MMPs it requires first. Capacity a pool is short of is bought when the pool
+allows it. Investment shares swing wildly while the first MMPs go in, so the
+first walk ignores them, the lowest-ranked MMPs are then dropped until every
+share holds, and a second walk adds what still fits with the shares holding.
+
+Every step is incremental: funding an MMP re-checks only the pools it uses,
+the streams that pay for it and the quarters it runs in, so a walk over
+thousands of MMPs takes well under a second per thousand.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from optimizer.instance import Instance, MMPData
+from optimizer.instance import Instance, MMPData, StreamData
 
 
 @dataclass
 class GreedyState:
+    """A funded set and the least allocations and purchases that pay for it (all kept current)."""
+
     inst: Instance
     starts: dict[int, int] = field(default_factory=dict)  # MMP index -> start quarter
     used: list[list[int]] = field(default_factory=list)  # pool -> quarter -> units
-    spend: list[list[int]] = field(default_factory=list)  # stream -> quarter -> money units (MMPs)
+    bought: list[list[int]] = field(default_factory=list)  # pool -> quarter -> purchased units
+    spend: list[list[int]] = field(default_factory=list)  # stream -> quarter -> money (MMPs, run, purchases)
+    alloc: list[list[int]] = field(default_factory=list)  # stream -> quarter -> least allocation
+    shared: list[int] = field(default_factory=list)  # quarter -> money for shared-pool purchases
+    category: dict[str, int] = field(default_factory=dict)  # category -> cost of funded MMPs
+    funded_cost: int = 0
+    feasible: bool = True  # the allocations respect every stream and total-budget limit
+    exclusive: dict[int, set[int]] = field(default_factory=dict)  # MMP index -> its alternatives
 
-    def __post_init__(self) -> None:
-        T = self.inst.horizon
-        self.used = [[0] * T for _ in self.inst.pools]
-        self.spend = [list(vs.run_cost) for vs in self.inst.streams]
-
-    def copy(self) -> GreedyState:
-        twin = GreedyState(self.inst)
-        twin.starts = dict(self.starts)
-        twin.used = [row[:] for row in self.used]
-        twin.spend = [row[:] for row in self.spend]
-        return twin
+    @classmethod
+    def empty(cls, inst: Instance) -> GreedyState:
+        T = inst.horizon
+        state = cls(inst, used=[[0] * T for _ in inst.pools], bought=[[0] * T for _ in inst.pools])
+        state.spend = [list(vs.run_cost) for vs in inst.streams]
+        state.shared = [0] * T
+        rows = [_least_allocation(vs, row) for vs, row in zip(inst.streams, state.spend)]
+        state.feasible = all(r is not None for r in rows) and _within_budget(inst, rows, state.shared)
+        state.alloc = [r or [0] * T for r in rows]
+        for i, m in enumerate(inst.mmps):
+            for j in m.excludes:
+                state.exclusive.setdefault(i, set()).add(j)
+                state.exclusive.setdefault(j, set()).add(i)
+        return state
 
 
 def rank_key(m: MMPData, capacity: list[float]) -> tuple:
@@ -52,112 +70,128 @@ def rank_key(m: MMPData, capacity: list[float]) -> tuple:
     return (not m.mandatory, len(m.starts) if m.mandatory else 0, -density)
 
 
-def greedy_plan(inst: Instance) -> GreedyState:
-    """Fund MMPs down the ranking while everything holds; return the final state."""
+def greedy_plan(inst: Instance, deadline: float | None = None) -> GreedyState:
+    """Fund MMPs down the ranking while everything holds; stop adding at `deadline` (monotonic)."""
     capacity = [sum(pool.capacity) / max(inst.horizon, 1) for pool in inst.pools]
     order = sorted(range(len(inst.mmps)), key=lambda i: rank_key(inst.mmps[i], capacity))
-    # Shares swing wildly while the first MMPs go in, so the walk ignores them, the lowest-ranked
-    # MMPs are dropped until they hold, and a second walk adds what still fits with them holding.
-    state = _walk(GreedyState(inst), order, shares=False)
-    state = _restore_shares(state, order)
-    return _walk(state, order, shares=True)
-
-
-def _walk(state: GreedyState, order: list[int], shares: bool) -> GreedyState:
-    for i in order:
-        if i not in state.starts:
-            state = _with_requirements(state, i, set(), shares) or state
+    state = GreedyState.empty(inst)
+    if not state.feasible:
+        return state
+    _walk(state, order, shares=False, deadline=deadline)
+    _restore_shares(state, order)
+    _walk(state, order, shares=True, deadline=deadline)
     return state
 
 
-def _with_requirements(state: GreedyState, i: int, visiting: set[int], shares: bool) -> GreedyState | None:
-    """State with i funded (and what it requires), or None when it does not fit."""
-    if i in visiting:
-        return None
-    trial = state.copy()
-    for j in state.inst.mmps[i].requires:
-        if j not in trial.starts:
-            trial = _with_requirements(trial, j, visiting | {i}, shares)
-            if trial is None:
-                return None
-    for s in state.inst.mmps[i].starts:
-        funded = _try_start(trial, i, s, shares)
-        if funded is not None:
-            return funded
-    return None
-
-
-def _try_start(state: GreedyState, i: int, s: int, shares: bool) -> GreedyState | None:
-    inst = state.inst
-    m = inst.mmps[i]
-    for j in m.requires:
-        if state.starts[j] + inst.mmps[j].duration > s:
-            return None
-    if any(j in state.starts for j in _exclusive(inst, i)):
-        return None
-    trial = state.copy()
-    trial.starts[i] = s
-    for k, c in enumerate(m.cost):
-        trial.spend[m.stream][s + k] += c
-    for p, profile in m.demand.items():
-        for k, u in enumerate(profile):
-            trial.used[p][s + k] += u
-    if shares and not _shares_hold(trial):
-        return None
-    return trial if allocations(trial) is not None else None
-
-
-def _exclusive(inst: Instance, i: int) -> set[int]:
-    return set(inst.mmps[i].excludes) | {j for j, m in enumerate(inst.mmps) if i in m.excludes}
-
-
 def complete(state: GreedyState) -> bool:
-    """Every mandatory MMP funded and every minimum investment share met."""
+    """Feasible, every mandatory MMP funded and every investment share met."""
     mandatory = all(i in state.starts for i, m in enumerate(state.inst.mmps) if m.mandatory)
-    return mandatory and _shares_hold(state)
-
-
-def purchases(state: GreedyState) -> list[list[int]] | None:
-    """Capacity bought per pool and quarter to cover use; None when a pool is over even with extras."""
-    out = []
-    for p, pool in enumerate(state.inst.pools):
-        row = []
-        for q, used in enumerate(state.used[p]):
-            short = max(0, used - pool.capacity[q])
-            if short > pool.extra_capacity[q]:
-                return None
-            row.append(short)
-        out.append(row)
-    return out
+    return state.feasible and mandatory and _shares_hold(state)
 
 
 def allocations(state: GreedyState) -> tuple[list[list[int]], list[list[int]]] | None:
-    """Least allocations (and purchases) that fund the state, or None when a limit breaks."""
+    """(allocation per stream and quarter, purchased units per pool and quarter), or None if infeasible."""
+    return (state.alloc, state.bought) if state.feasible else None
+
+
+def _walk(state: GreedyState, order: list[int], shares: bool, deadline: float | None) -> None:
+    for n, i in enumerate(order):
+        if deadline is not None and n % 64 == 0 and time.monotonic() > deadline:
+            return
+        if i not in state.starts:
+            _fund_with_requirements(state, i, set(), shares)
+
+
+def _fund_with_requirements(state: GreedyState, i: int, visiting: set[int], shares: bool) -> bool:
+    """Fund i (after what it requires); on failure leave the state as it was."""
+    if i in visiting:
+        return False
+    funded_here: list[int] = []
+    for j in state.inst.mmps[i].requires:
+        if j not in state.starts:
+            if not _fund_with_requirements(state, j, visiting | {i}, shares):
+                _undo(state, funded_here)
+                return False
+            funded_here.append(j)
+    for s in state.inst.mmps[i].starts:
+        if _can_start(state, i, s) and _move(state, i, s, +1, shares):
+            return True
+    _undo(state, funded_here)
+    return False
+
+
+def _undo(state: GreedyState, funded: list[int]) -> None:
+    for j in reversed(funded):
+        _move(state, j, state.starts[j], -1, shares=False)
+
+
+def _can_start(state: GreedyState, i: int, s: int) -> bool:
     inst = state.inst
-    bought = purchases(state)
-    if bought is None:
-        return None
-    spend = [row[:] for row in state.spend]
-    shared = [0] * inst.horizon
-    for p, pool in enumerate(inst.pools):
-        for q, units in enumerate(bought[p]):
-            if pool.stream is None:
-                shared[q] += units * pool.extra_cost
-            else:
-                spend[pool.stream][q] += units * pool.extra_cost
-    alloc = []
-    for v, vs in enumerate(inst.streams):
-        b = _least_allocation(vs, spend[v])
-        if b is None:
-            return None
-        alloc.append(b)
-    for q in range(inst.horizon):
-        if sum(b[q] for b in alloc) + shared[q] > inst.budget[q]:
-            return None
-    return alloc, bought
+    if any(j not in state.starts or state.starts[j] + inst.mmps[j].duration > s for j in inst.mmps[i].requires):
+        return False
+    return not any(j in state.starts for j in state.exclusive.get(i, ()))
 
 
-def _least_allocation(vs, spend: list[int]) -> list[int] | None:
+def _move(state: GreedyState, i: int, s: int, sign: int, shares: bool) -> bool:
+    """Fund (sign +1) or drop (sign -1) MMP i started at s, if every limit still holds afterwards.
+    Only the pools, streams and quarters it touches are re-checked; nothing changes on failure."""
+    inst, m = state.inst, state.inst.mmps[i]
+    quarters = range(s, s + m.duration)
+    used = {
+        p: [
+            state.used[p][q] + sign * profile[q - s] if q in quarters else state.used[p][q] for q in range(inst.horizon)
+        ]
+        for p, profile in m.demand.items()
+    }
+    bought = {}
+    for p, row in used.items():
+        pool = inst.pools[p]
+        bought[p] = [max(0, u - c) for u, c in zip(row, pool.capacity)]
+        if any(b > extra for b, extra in zip(bought[p], pool.extra_capacity)):
+            return False
+    spend = {
+        m.stream: [x + sign * (m.cost[q - s] if q in quarters else 0) for q, x in enumerate(state.spend[m.stream])]
+    }
+    shared = list(state.shared)
+    for p, row in bought.items():
+        pool = inst.pools[p]
+        delta = [(new - old) * pool.extra_cost for new, old in zip(row, state.bought[p])]
+        if pool.stream is None:
+            shared = [x + d for x, d in zip(shared, delta)]
+        else:
+            base = spend.get(pool.stream, state.spend[pool.stream])
+            spend[pool.stream] = [x + d for x, d in zip(base, delta)]
+    alloc = {v: _least_allocation(inst.streams[v], row) for v, row in spend.items()}
+    if any(row is None for row in alloc.values()):
+        return False
+    rows = [alloc.get(v, state.alloc[v]) for v in range(len(inst.streams))]
+    if not _within_budget(inst, rows, shared):
+        return False
+    category = dict(state.category)
+    if m.category:
+        category[m.category] = category.get(m.category, 0) + sign * m.total_cost
+    funded_cost = state.funded_cost + sign * m.total_cost
+    if shares and not _shares_hold_for(inst, category, funded_cost):
+        return False
+    for p in used:
+        state.used[p], state.bought[p] = used[p], bought[p]
+    for v in spend:
+        state.spend[v], state.alloc[v] = spend[v], alloc[v]
+    state.shared, state.category, state.funded_cost = shared, category, funded_cost
+    if sign > 0:
+        state.starts[i] = s
+    else:
+        del state.starts[i]
+    return True
+
+
+def _within_budget(inst: Instance, rows: list[list[int] | None], shared: list[int]) -> bool:
+    return all(
+        sum(row[q] for row in rows if row is not None) + shared[q] <= inst.budget[q] for q in range(inst.horizon)
+    )
+
+
+def _least_allocation(vs: StreamData, spend: list[int]) -> list[int] | None:
     """Smallest allocations >= spend and min_budget that respect max_change and max_budget."""
     b = [max(s, lo) for s, lo in zip(spend, vs.min_budget)]
     if vs.max_change is not None:
@@ -187,60 +221,36 @@ def _respect_max_change(b: list[int], m: Fraction, base: int | None) -> list[int
     return b if ok else None
 
 
-def _category_spend(state: GreedyState) -> tuple[dict[str, int], int]:
-    per: dict[str, int] = {}
-    total = 0
-    for i in state.starts:
-        m = state.inst.mmps[i]
-        total += m.total_cost
-        if m.category:
-            per[m.category] = per.get(m.category, 0) + m.total_cost
-    return per, total
-
-
 def _shares_hold(state: GreedyState) -> bool:
-    per, total = _category_spend(state)
+    return _shares_hold_for(state.inst, state.category, state.funded_cost)
+
+
+def _shares_hold_for(inst: Instance, category: dict[str, int], total: int) -> bool:
     return all(
-        (lo is None or per.get(c, 0) >= lo * total) and (hi is None or per.get(c, 0) <= hi * total)
-        for c, lo, hi in state.inst.guardrails
+        (lo is None or category.get(c, 0) >= lo * total) and (hi is None or category.get(c, 0) <= hi * total)
+        for c, lo, hi in inst.guardrails
     )
 
 
-def _restore_shares(state: GreedyState, order: list[int]) -> GreedyState:
+def _restore_shares(state: GreedyState, order: list[int]) -> None:
     """Drop the lowest-ranked droppable MMPs that push a share the wrong way until every share holds."""
     inst = state.inst
+    required = {j for i in state.starts for j in inst.mmps[i].requires}
     for i in reversed(order):
         if _shares_hold(state):
-            break
+            return
         m = inst.mmps[i]
-        if i not in state.starts or m.mandatory or any(i in inst.mmps[j].requires for j in state.starts):
-            continue
-        if _drop_helps(state, m.category):
-            trial = _without(state, i)
-            if allocations(trial) is not None:
-                state = trial
-    return state
+        if i in state.starts and not m.mandatory and i not in required and _drop_helps(state, m.category):
+            _move(state, i, state.starts[i], -1, shares=False)
 
 
 def _drop_helps(state: GreedyState, category: str | None) -> bool:
     """Dropping spend of `category` helps when it is over its max share or another category is short."""
-    per, total = _category_spend(state)
+    total = state.funded_cost
     for c, lo, hi in state.inst.guardrails:
-        if c == category and hi is not None and per.get(c, 0) > hi * total:
+        spent = state.category.get(c, 0)
+        if c == category and hi is not None and spent > hi * total:
             return True
-        if c != category and lo is not None and per.get(c, 0) < lo * total:
+        if c != category and lo is not None and spent < lo * total:
             return True
     return False
-
-
-def _without(state: GreedyState, i: int) -> GreedyState:
-    inst = state.inst
-    m = inst.mmps[i]
-    trial = state.copy()
-    s = trial.starts.pop(i)
-    for k, c in enumerate(m.cost):
-        trial.spend[m.stream][s + k] -= c
-    for p, profile in m.demand.items():
-        for k, u in enumerate(profile):
-            trial.used[p][s + k] -= u
-    return trial

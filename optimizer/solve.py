@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from optimizer.infeasibility import explain_infeasibility, precheck
 from optimizer.instance import Instance, build_instance
 from optimizer.report import Solution, assemble_plan, value_split
 from optimizer.validator import validate
+
+log = logging.getLogger("vmo.solver")
 
 
 class InvalidPlanError(RuntimeError):
@@ -90,7 +93,8 @@ def _run_backend(
 ) -> Outcome:
     """Run the chosen backend. The ranking heuristic's plan warm-starts CBC and is the safety net of
     both solvers: a solver stopped by the time limit never returns a plan worse than the ranking."""
-    ranked = _run_greedy(inst)
+    # The ranking may use a quarter of the time limit; solvers get the rest.
+    ranked = _run_greedy(inst, time.monotonic() + settings.time_limit_s / 4)
     if settings.backend == "wsjf-greedy":
         return ranked
     f = build(inst)
@@ -122,6 +126,11 @@ def _start_hint(f: Formulation, warm_start: dict[str, str]) -> list[tuple[cp_mod
 
 def _better_of(portfolio: Portfolio, solved: Outcome, ranked: Outcome) -> Outcome:
     """The solver's plan, or the ranking's when the solver stopped early with a worse one (or none)."""
+    if solved.status == "infeasible" and ranked.solution is not None:
+        # The ranking holds a plan that keeps every rule (the validator checks it): a floating-point
+        # solver (CBC) misjudged the model. Trust the plan, claim no bound.
+        log.warning("the solver reported infeasible, but the ranking found a valid plan")
+        return Outcome("feasible", ranked.solution)
     if solved.status not in ("feasible", "no_solution_in_time") or ranked.solution is None:
         return solved
     if solved.solution is not None and _objective(portfolio, solved) >= _objective(portfolio, ranked):
@@ -153,9 +162,9 @@ def _run_cpsat(f: Formulation, settings: SolverSettings, time_left_s: float) -> 
     return Outcome("optimal" if proven else "feasible", solution, bound)
 
 
-def _run_greedy(inst: Instance) -> Outcome:
+def _run_greedy(inst: Instance, deadline: float | None = None) -> Outcome:
     """The WSJF ranking baseline: a feasible plan, never a proven one."""
-    state = greedy_plan(inst)
+    state = greedy_plan(inst, deadline)
     funded = allocations(state)
     if funded is None or not complete(state):
         return Outcome("no_solution_in_time", note="the WSJF ranking found no plan that meets every constraint")

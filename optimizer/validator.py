@@ -87,6 +87,7 @@ class _Context:
         self.mmps = {m.id: m for m in p.mmps}
         # Selected MMPs that exist and start inside the horizon: id -> start position.
         self.starts: dict[str, int] = {}
+        self._running: dict[int, list[tuple[MMP, int]]] = {}
         for s in plan.selected:
             if s.mmp in self.mmps and s.mmp not in self.starts and s.start in self.at:
                 self.starts[s.mmp] = self.at[s.start]
@@ -102,12 +103,15 @@ class _Context:
     def quarter(self, i: int) -> str:
         return self.p.quarters[i] if i < self.T else f"quarter {i + 1} (after the horizon)"
 
-    def running(self, q: int) -> Iterator[tuple[MMP, int]]:
+    def running(self, q: int) -> list[tuple[MMP, int]]:
         """Selected MMPs running in quarter position q, with how far into their run they are."""
-        for mmp_id, s in self.starts.items():
-            m = self.mmps[mmp_id]
-            if s <= q < s + m.duration:
-                yield m, q - s
+        if q not in self._running:
+            self._running[q] = [
+                (self.mmps[mmp_id], q - s)
+                for mmp_id, s in self.starts.items()
+                if s <= q < s + self.mmps[mmp_id].duration
+            ]
+        return self._running[q]
 
     def purchased(self, pool: str, q: str) -> Decimal:
         row = self.cap.get((pool, q))

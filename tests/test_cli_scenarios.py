@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import FIXTURES
+from test_cli import assert_rejected
 from typer.testing import CliRunner, Result
 
 from cli.main import app
@@ -48,21 +49,6 @@ def write(tmp_path: Path, data: Any, name: str) -> Path:
     path = tmp_path / name
     path.write_text(json.dumps(data) if not isinstance(data, str) else data, encoding="utf-8")
     return path
-
-
-def error_lines(result: Result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.strip()]
-
-
-def assert_rejected(result: Result, *expected: str) -> list[str]:
-    """Exit 2, nothing on stdout, one `error:` line per problem, each expected text in exactly one line."""
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = error_lines(result)
-    assert lines and all(line.startswith("error: ") for line in lines), lines
-    for text in expected:
-        assert sum(text in line for line in lines) == 1, (text, lines)
-    return lines
 
 
 @cache
