@@ -22,9 +22,7 @@ async def whatif(
     server: Server,
 ) -> WhatIfResponse:
     """Each scenario is a list of changes addressed by id; scenarios are solved in parallel."""
-    checked(body.portfolio)
-    request = body.model_copy(update={"settings": capped(body.settings, server)})
-    return await run.run_with_pool(run_whatif, request)
+    return await _fan_out(run_whatif, body, run, server)
 
 
 @router.post("/frontier", response_model=FrontierResponse, summary="Sweep the total budget")
@@ -34,6 +32,11 @@ async def frontier(
     server: Server,
 ) -> FrontierResponse:
     """Value, gap and selection per total budget, the marginal value of each step and the knee."""
+    return await _fan_out(run_frontier, body, run, server)
+
+
+async def _fan_out(work, body: WhatIfRequest | FrontierRequest, run: Runner, server: Server):
+    """Check the portfolio, cap the settings, and run `work(request, pool)` over the solver pool."""
     checked(body.portfolio)
     request = body.model_copy(update={"settings": capped(body.settings, server)})
-    return await run.run_with_pool(run_frontier, request)
+    return await run.run_with_pool(work, request)
