@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from ortools.sat.python import cp_model
 
@@ -162,7 +161,7 @@ def add_max_change(f: Formulation) -> None:
             f.guard(f.model.add(den * cur <= (den + num) * prev), "max_change", v, q)
             f.guard(f.model.add(den * cur >= (den - num) * prev), "max_change", v, q)
         if vs.baseline_budget is not None:
-            base = Fraction(vs.baseline_budget * f.inst.allocation_scale)
+            base = vs.baseline_budget * f.inst.allocation_scale
             lo, hi = base * (1 - vs.max_change), base * (1 + vs.max_change)
             f.guard(f.model.add(f.b[v, 0] <= math.floor(hi)), "max_change", v, 0)
             f.guard(f.model.add(f.b[v, 0] >= math.ceil(lo)), "max_change", v, 0)
@@ -212,10 +211,12 @@ def add_investment_guardrails(f: Formulation) -> None:
             if share is None:
                 continue
             num, den = share.numerator, share.denominator
+            # Exact costs, not the rounded-up ones: a share compares costs on both sides.
+            scale = lcm_of_denominators([m.exact_cost for m in mmps])
             expr = sum(
-                ((den if m.category == category else 0) - num) * m.total_cost * f.y(i)
+                int(((den if m.category == category else 0) - num) * m.exact_cost * scale) * f.y(i)
                 for i, m in enumerate(mmps)
-                if m.total_cost
+                if m.exact_cost
             )
             ct = f.model.add(expr >= 0) if sense == "min" else f.model.add(expr <= 0)
             f.guard(ct, f"guardrail_{sense}", category)

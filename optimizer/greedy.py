@@ -34,8 +34,8 @@ class GreedyState:
     spend: list[list[int]] = field(default_factory=list)  # stream -> quarter -> money (MMPs, run, purchases)
     alloc: list[list[int]] = field(default_factory=list)  # stream -> quarter -> least allocation
     shared: list[int] = field(default_factory=list)  # quarter -> money for shared-pool purchases
-    category: dict[str, int] = field(default_factory=dict)  # category -> cost of funded MMPs
-    funded_cost: int = 0
+    category: dict[str, Fraction] = field(default_factory=dict)  # category -> exact cost of funded MMPs
+    funded_cost: Fraction = Fraction(0)
     feasible: bool = True  # the allocations respect every stream and total-budget limit
     exclusive: dict[int, set[int]] = field(default_factory=dict)  # MMP index -> its alternatives
 
@@ -169,8 +169,8 @@ def _move(state: GreedyState, i: int, s: int, sign: int, shares: bool) -> bool:
         return False
     category = dict(state.category)
     if m.category:
-        category[m.category] = category.get(m.category, 0) + sign * m.total_cost
-    funded_cost = state.funded_cost + sign * m.total_cost
+        category[m.category] = category.get(m.category, 0) + sign * m.exact_cost
+    funded_cost = state.funded_cost + sign * m.exact_cost
     if shares and not _shares_hold_for(inst, category, funded_cost):
         return False
     for p in used:
@@ -203,7 +203,7 @@ def _least_allocation(vs: StreamData, spend: list[int]) -> list[int] | None:
     return b
 
 
-def _respect_max_change(b: list[int], m: Fraction, base: int | None) -> list[int] | None:
+def _respect_max_change(b: list[int], m: Fraction, base: Fraction | None) -> list[int] | None:
     """Raise allocations to the least fixpoint of the change limits (or None if the baseline forbids it)."""
     if base is not None:
         b[0] = max(b[0], math.ceil((1 - m) * base))
@@ -225,7 +225,7 @@ def _shares_hold(state: GreedyState) -> bool:
     return _shares_hold_for(state.inst, state.category, state.funded_cost)
 
 
-def _shares_hold_for(inst: Instance, category: dict[str, int], total: int) -> bool:
+def _shares_hold_for(inst: Instance, category: dict[str, Fraction], total: Fraction) -> bool:
     return all(
         (lo is None or category.get(c, 0) >= lo * total) and (hi is None or category.get(c, 0) <= hi * total)
         for c, lo, hi in inst.guardrails

@@ -29,7 +29,7 @@ class StreamData:
     min_budget: list[int]
     max_budget: list[int | None]
     run_cost: list[int]
-    baseline_budget: int | None
+    baseline_budget: Fraction | None  # exact, in money units (limits from it are rounded inward)
     max_change: Fraction | None
 
 
@@ -57,6 +57,7 @@ class MMPData:
     category: str | None
     contributions: dict[int, Fraction]  # key result index -> contribution
     wsjf: float | None  # WSJF score (cost of delay / job size) when WSJF fields are given
+    exact_cost: Fraction  # total cost in money units, unrounded (investment shares use it)
     total_cost: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +80,7 @@ class Instance:
     baseline: dict[int, int | None]  # MMP index -> baseline start quarter index
     change_penalty: int
     allocation_scale: int = 1  # allocations are counted in money units / allocation_scale
+    objective_slack: Decimal = Decimal(0)  # most the rounded objective can differ from the exact one
 
     @property
     def horizon(self) -> int:
@@ -122,7 +124,7 @@ def _build(p: Portfolio, money_resolution: Decimal | None) -> Instance:
             min_budget=[money.up(a) for a in per_quarter(vs.min_budget, T)],
             max_budget=[None if a is None else money.down(a) for a in per_quarter(vs.max_budget, T)],
             run_cost=[money.up(a) for a in per_quarter(vs.run_cost, T)],
-            baseline_budget=None if vs.baseline_budget is None else money.nearest(vs.baseline_budget),
+            baseline_budget=None if vs.baseline_budget is None else Fraction(vs.baseline_budget) / Fraction(res),
             max_change=None if vs.max_change is None else Fraction(vs.max_change),
         )
         for vs in p.value_streams
@@ -159,7 +161,21 @@ def _build(p: Portfolio, money_resolution: Decimal | None) -> Instance:
         baseline={mmp_index[m]: q_index.get(q) for m, q in p.baseline_plan.items()},
         change_penalty=money.nearest(p.change_penalty),
         allocation_scale=choose_allocation_scale(p, res),
+        objective_slack=_objective_slack(p, res),
     )
+
+
+def _objective_slack(p: Portfolio, res: Decimal) -> Decimal:
+    """Zero when the resolution states every objective amount exactly; otherwise a bound on how far
+    the solver's rounded objective can be from the exact one (half a unit per MMP value and change,
+    one unit per key result), so no plan is called optimal on rounded figures."""
+    per_unit = {k.id: k.value_per_unit for k in p.key_results}
+    amounts = [p.change_penalty] + [k.value_per_unit * k.target for k in p.key_results]
+    for m in p.mmps:
+        amounts += [m.outcome_value, m.cost_of_delay] + [per_unit[k] * c for k, c in m.key_results.items()]
+    if all(a % res == 0 for a in amounts):
+        return Decimal(0)
+    return res * (len(p.mmps) + len(p.key_results))
 
 
 def choose_allocation_scale(p: Portfolio, money_resolution: Decimal) -> int:
@@ -169,15 +185,23 @@ def choose_allocation_scale(p: Portfolio, money_resolution: Decimal) -> int:
     need d more decimal digits per quarter; a finer grid keeps such plans feasible. It stays small
     enough that the weighted objective keeps below 2**53 (coarser then: plans remain valid, a few
     off-grid allocations are out of reach)."""
-    digits = [-vs.max_change.normalize().as_tuple().exponent for vs in p.value_streams if vs.max_change]
-    if not digits:
+    streams = [vs for vs in p.value_streams if vs.max_change is not None]
+    if not streams:
         return 1
-    wanted = max(0, max(digits)) * max(len(p.quarters) - 1, 1)
+    change = max(_decimals(vs.max_change) for vs in streams)
+    # The baseline budget itself must sit on the grid, or a change limit of 0 % could not be met.
+    base = max((_decimals(vs.baseline_budget / money_resolution) for vs in streams if vs.baseline_budget), default=0)
+    wanted = base + change * max(len(p.quarters) - 1, 1)
     total = sum(_money_amounts(p, choose_capacity_resolution(p)), Decimal(0)) / money_resolution or Decimal(1)
     scale = 10**wanted
     while scale > 1 and total * total * scale > _MAX_OBJECTIVE:
         scale //= 10
     return scale
+
+
+def _decimals(amount: Decimal) -> int:
+    """Digits after the decimal point of an amount (0 for whole numbers)."""
+    return max(0, -amount.normalize().as_tuple().exponent)
 
 
 def start_window(m: MMP, quarters: list[str]) -> list[int]:
@@ -204,6 +228,7 @@ def _mmp_data(m, T, q_index, money, units, stream_index, pool_index, mmp_index, 
         category=m.category,
         contributions={kr_index[k]: Fraction(v) for k, v in m.key_results.items() if v > 0},
         wsjf=float(m.wsjf.cost_of_delay / m.wsjf.job_size) if m.wsjf else None,
+        exact_cost=Fraction(sum(m.cost, Decimal(0))) / Fraction(money.res),
     )
 
 

@@ -107,11 +107,13 @@ def _run_backend(
         solution = _read_solution(f, result.values.__getitem__) if result.values else None
         bound = None if result.bound is None else _value_bound(f.inst, result.bound)
         outcome = Outcome(result.status, solution, bound)
+        if result.status == "optimal" and settings.relative_gap:  # CBC stopped at the gap, not at a proof
+            outcome = Outcome("feasible", solution, bound)
     else:
         for var, value in warm:
             f.model.add_hint(var, value)
         outcome = _run_cpsat(f, settings, time_left() - reserve)
-    return _better_of(portfolio, outcome, ranked)
+    return _better_of(portfolio, _exact(inst, outcome), ranked)
 
 
 def _start_hint(f: Formulation, warm_start: dict[str, str]) -> list[tuple[cp_model.IntVar, int]]:
@@ -160,6 +162,16 @@ def _run_cpsat(f: Formulation, settings: SolverSettings, time_left_s: float) -> 
     bound = _value_bound(f.inst, solver.best_objective_bound)
     proven = status == cp_model.OPTIMAL and bound <= _value_bound(f.inst, solver.objective_value)
     return Outcome("optimal" if proven else "feasible", solution, bound)
+
+
+def _exact(inst: Instance, outcome: Outcome) -> Outcome:
+    """On a rounded objective (see Instance.objective_slack) nothing is proven optimal, and the
+    bound widens by the rounding."""
+    if not inst.objective_slack or outcome.solution is None:
+        return outcome
+    status = "feasible" if outcome.status == "optimal" else outcome.status
+    bound = None if outcome.bound is None else outcome.bound + inst.objective_slack
+    return Outcome(status, outcome.solution, bound, outcome.note)
 
 
 def _run_greedy(inst: Instance, deadline: float | None = None) -> Outcome:

@@ -74,3 +74,41 @@ def test_warm_start_from_a_plan_keeps_the_optimum_and_ignores_unknown_entries():
         plan = solve(portfolio, SolverSettings(backend=backend, time_limit_s=60), warm_start)
         assert validate(portfolio, plan) == []
         assert plan.status == "optimal" and plan.objective == cold.objective
+
+
+def _coarse(mmps, **stream):
+    """A budget so large that money is counted in units of 10 while the amounts are not multiples of 10."""
+    return {
+        "name": "coarse",
+        "quarters": ["Q1"],
+        "budget": 10**9,
+        "value_streams": [{"id": "v", **stream}],
+        "mmps": mmps,
+    }
+
+
+def test_investment_shares_use_exact_costs_when_money_is_coarsened():
+    data = _coarse(
+        [
+            {"id": "e", "value_stream": "v", "cost": [15], "value": 100, "category": "en"},
+            {"id": "o", "value_stream": "v", "cost": [20], "value": 100, "category": "ot"},
+        ]
+    )
+    data["investment_guardrails"] = [{"category": "en", "min_share": 0.5}]
+    for backend in ("cp-sat", "cbc", "wsjf-greedy"):
+        plan = solve_valid(data, backend=backend)  # 15 of 35 is below half: both cannot be funded
+        assert plan.solver.money_resolution == 10
+        assert {s.mmp for s in plan.selected} != {"e", "o"}
+
+
+def test_rounded_objective_is_never_called_optimal():
+    data = _coarse(
+        [
+            {"id": "a", "value_stream": "v", "cost": [20], "value": 25, "excludes": ["b"]},
+            {"id": "b", "value_stream": "v", "cost": [10], "value": 24},
+        ]
+    )
+    for backend in ("cp-sat", "cbc"):
+        plan = solve_valid(data, backend=backend)
+        assert plan.status == "feasible"  # 25 and 24 both count as 2 units of 10
+        assert plan.bound is None or plan.bound >= 25
