@@ -103,6 +103,7 @@ def build_instance(p: Portfolio, money_resolution: Decimal | None = None) -> Ins
         ctx.prec = 80  # amounts up to 1e15 times 1e15, scaled by 1e-4, stay exact
         inst = _build(p, money_resolution)
     _check_magnitudes(p, inst)
+    _check_baselines_on_grid(p, inst)
     return inst
 
 
@@ -253,6 +254,32 @@ def choose_money_resolution(p: Portfolio, capacity_resolution: Decimal | None = 
 
 
 _INT_LIMIT = 2**62  # CP-SAT counts in 64-bit integers
+
+
+def _check_baselines_on_grid(p: Portfolio, inst: Instance) -> None:
+    """A baseline budget whose change limit leaves no allocation on the solver's grid would make the
+    portfolio look infeasible when it is not: refuse it with the reason instead."""
+    for v, (vs, data) in enumerate(zip(p.value_streams, inst.streams)):
+        base, change = data.baseline_budget, data.max_change
+        if base is None or change is None:
+            continue
+        lo, hi = base * (1 - change) * inst.allocation_scale, base * (1 + change) * inst.allocation_scale
+        if math.ceil(lo) > math.floor(hi):
+            raise PortfolioError(
+                [
+                    Problem(
+                        f"$.value_streams[{v}].baseline_budget",
+                        f"with max_change {vs.max_change}, {vs.id}'s first-quarter budget must stay within "
+                        f"{vs.max_change:.0%} of {vs.baseline_budget}, and no multiple of the solver's counting "
+                        f"unit for this portfolio ({_unit_text(inst)}, forced by its largest amounts) lies there; "
+                        "round the baseline budget to that unit or allow a larger max_change",
+                    )
+                ]
+            )
+
+
+def _unit_text(inst: Instance) -> str:
+    return f"{(inst.money_resolution / inst.allocation_scale).normalize():f}"
 
 
 def _check_magnitudes(p: Portfolio, inst: Instance) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import FIXTURES, solve_valid
 from generators import portfolios
 from hypothesis import HealthCheck, given, settings
 
-from models import SolverSettings, load_portfolio
+from models import PortfolioError, SolverSettings, load_portfolio
 from optimizer import solve, validate
 from optimizer.cbc import to_pulp
 from optimizer.formulation import build
@@ -112,3 +113,10 @@ def test_rounded_objective_is_never_called_optimal():
         plan = solve_valid(data, backend=backend)
         assert plan.status == "feasible"  # 25 and 24 both count as 2 units of 10
         assert plan.bound is None or plan.bound >= 25
+
+
+def test_a_baseline_off_the_counting_grid_is_refused_not_called_infeasible():
+    data = _coarse([{"id": "a", "value_stream": "v", "cost": [10], "value": 100}], baseline_budget=15, max_change=0)
+    with pytest.raises(PortfolioError) as err:
+        solve(load_portfolio(data))
+    assert err.value.problems[0].path == "$.value_streams[0].baseline_budget"
