@@ -17,7 +17,7 @@ from optimizer.backends import cpsat_solver
 from optimizer.cbc import solve_cbc
 from optimizer.explain import binding_constraints, not_selected_reasons
 from optimizer.formulation import Formulation, build, tie_break_weight
-from optimizer.greedy import allocations, complete, greedy_plan
+from optimizer.greedy import GreedyState, allocations, complete, greedy_plan
 from optimizer.infeasibility import explain_infeasibility, precheck
 from optimizer.instance import Instance, build_instance
 from optimizer.report import Solution, assemble_plan, value_split
@@ -38,6 +38,7 @@ class Outcome:
     solution: Solution | None = None
     bound: Decimal | None = None  # proven upper bound on the objective, when the backend gives one
     note: str | None = None  # why no plan came back, when the backend can say
+    ranking: GreedyState | None = None  # the ranking heuristic's state, in solver units (warm start)
 
 
 def solve(
@@ -195,26 +196,18 @@ def _run_greedy(inst: Instance, deadline: float | None = None) -> Outcome:
             if bought[p][q]
         },
     )
-    return Outcome("feasible", solution)
+    return Outcome("feasible", solution, ranking=state)
 
 
 def greedy_hint(f: Formulation, ranked: Outcome) -> list[tuple[cp_model.IntVar, int]]:
     """The ranking's plan as (model variable, value) pairs; empty when the ranking found none."""
-    if ranked.solution is None:
+    state = ranked.ranking
+    if state is None:
         return []
-    inst = f.inst
-    index = {m.id: i for i, m in enumerate(inst.mmps)}
-    starts = {index[m]: s for m, s in ranked.solution.starts.items()}
-    streams = {vs.id: v for v, vs in enumerate(inst.streams)}
-    pools = {pool.id: p for p, pool in enumerate(inst.pools)}
-    alloc = {
-        (streams[v], q): a / inst.money_resolution * inst.allocation_scale
-        for (v, q), a in ranked.solution.allocated.items()
-    }
-    bought = {(pools[p], q): u / inst.capacity_resolution for (p, q), u in ranked.solution.purchased.items()}
-    hint = [(var, int(starts.get(i) == s)) for (i, s), var in f.x.items()]
-    hint += [(var, int(alloc[key])) for key, var in f.b.items()]
-    return hint + [(var, int(bought.get(key, 0))) for key, var in f.e.items()]
+    k = f.inst.allocation_scale  # the ranking counts whole money units; allocations are finer
+    hint = [(var, int(state.starts.get(i) == s)) for (i, s), var in f.x.items()]
+    hint += [(var, k * state.alloc[v][q]) for (v, q), var in f.b.items()]
+    return hint + [(var, state.bought[p][q]) for (p, q), var in f.e.items()]
 
 
 def _read_solution(f: Formulation, value_of) -> Solution:

@@ -120,3 +120,17 @@ def test_a_baseline_off_the_counting_grid_is_refused_not_called_infeasible():
     with pytest.raises(PortfolioError) as err:
         solve(load_portfolio(data))
     assert err.value.problems[0].path == "$.value_streams[0].baseline_budget"
+
+
+def test_the_ranking_hint_is_a_feasible_assignment_of_the_model():
+    from ortools.sat.python import cp_model
+
+    from optimizer.solve import _run_greedy, greedy_hint
+
+    portfolio = load_portfolio(json.loads((FIXTURES / "insurance-fy27.json").read_text()))
+    f = build(build_instance(portfolio))
+    hint = greedy_hint(f, _run_greedy(f.inst))
+    assert len(hint) == len(f.x) + len(f.b) + len(f.e)
+    for var, value in hint:
+        f.model.add(var == value)
+    assert cp_model.CpSolver().solve(f.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
