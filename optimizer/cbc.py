@@ -24,6 +24,7 @@ import pulp
 from pulp.apis import coin_api
 
 from models.settings import SolverSettings
+from optimizer import stopping
 from optimizer.formulation import Formulation
 
 log = logging.getLogger("vmo.solver")
@@ -148,15 +149,26 @@ def _run_watched(solve, limit_s: float) -> bool:
             outcome["error"] = exc
 
     thread = threading.Thread(target=target, name="cbc", daemon=True)
-    thread.start()
-    thread.join(max(limit_s, 0.1))
-    if thread.is_alive():
+    stopped = threading.Event()
+
+    def kill() -> None:
         process = _CbcProcess.started.get(thread.ident)
         if process is not None:
-            log.warning("CBC overran its time limit; stopping it")
             process.kill()
-        thread.join()
-        return False
+
+    def stop() -> None:  # a cancelled job: stop CBC now
+        stopped.set()
+        kill()
+
+    with stopping.while_running(stop):
+        thread.start()
+        thread.join(max(limit_s, 0.1))
+        if thread.is_alive() or stopped.is_set():
+            if thread.is_alive():
+                log.warning("CBC overran its time limit; stopping it")
+            kill()
+            thread.join()
+            return False
     if "error" in outcome:
         raise outcome["error"]
     return True

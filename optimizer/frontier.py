@@ -116,6 +116,11 @@ def run_frontier(request: FrontierRequest, executor: Executor | None = None) -> 
     budgets = budget_points(request)
     portfolios = [with_total_budget(request.portfolio, b) for b in budgets]
     plans = solve_all([(p, request.settings) for p in portfolios], executor)
+    return frontier_response(budgets, plans)
+
+
+def frontier_response(budgets: list[Decimal], plans: list[Plan]) -> FrontierResponse:
+    """The frontier of plans solved at `budgets` (ascending), with marginal values and the knee."""
     pairs = [(b, plan.objective) for b, plan in zip(budgets, plans, strict=True)]
     marginals = marginal_values(pairs)
     points = [_point(b, plan, m) for b, plan, m in zip(budgets, plans, marginals, strict=True)]

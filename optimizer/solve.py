@@ -13,6 +13,7 @@ from ortools.sat.python import cp_model
 from models.plan import Explanation, Plan, SolverInfo
 from models.portfolio import Portfolio
 from models.settings import SolverSettings
+from optimizer import stopping
 from optimizer.backends import cpsat_solver
 from optimizer.cbc import solve_cbc
 from optimizer.explain import binding_constraints, not_selected_reasons
@@ -151,7 +152,10 @@ def _run_cpsat(f: Formulation, settings: SolverSettings, time_left_s: float) -> 
     # ranking's plan and ends with wider gaps; the ranking's plan is the safety net instead.
     # A caller's warm start (a current plan) is hinted by the caller of this function.
     solver = cpsat_solver(settings, time_left_s, starts=len(f.x))
-    status = solver.solve(f.model)
+    if stopping.requested():  # the job was cancelled: the ranking's plan is the answer
+        return Outcome("no_solution_in_time", note="stopped")
+    with stopping.while_running(solver.stop_search):
+        status = solver.solve(f.model)
     if status == cp_model.INFEASIBLE:
         return Outcome("infeasible")
     if status == cp_model.MODEL_INVALID:  # a bug in the formulation, never the user's input
