@@ -9,17 +9,22 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import errors
-from api.routes import health, scenarios, solve
+from api.routes import health, jobs, portfolios, scenarios, solve
 from api.runner import SolverRunner
 from api.settings import ApiSettings
+from jobs.settings import JobSettings
+from storage.db import Database
 
 
-def create_app(settings: ApiSettings | None = None) -> FastAPI:
+def create_app(settings: ApiSettings | None = None, db: Database | None = None) -> FastAPI:
+    """The app; `db` defaults to the database of the VMO_DATABASE_URL / VMO_DATABASE_PATH settings."""
     settings = settings or ApiSettings()
     runner = SolverRunner(settings.pool_size, settings.queue_limit)
+    db = db or Database(JobSettings().url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        db.migrate()
         runner.start()
         try:
             yield
@@ -34,10 +39,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.runner = runner
+    app.state.db = db
     errors.install(app, settings.retry_after_s)
     app.include_router(health.router)
     app.include_router(solve.router)
     app.include_router(scenarios.router)
+    app.include_router(portfolios.router)
+    app.include_router(jobs.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 

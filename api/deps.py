@@ -11,6 +11,11 @@ from api.settings import ApiSettings
 from models import PortfolioError, Problem, check_portfolio
 from models.portfolio import Portfolio
 from models.settings import SolverSettings
+from storage.db import Database
+
+
+def database(request: Request) -> Database:
+    return request.app.state.db
 
 
 def runner(request: Request) -> SolverRunner:
@@ -22,6 +27,7 @@ def api_settings(request: Request) -> ApiSettings:
 
 
 Runner = Annotated[SolverRunner, Depends(runner)]
+Store = Annotated[Database, Depends(database)]
 Server = Annotated[ApiSettings, Depends(api_settings)]
 
 

@@ -11,9 +11,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models import PortfolioError, validation_problems
+from storage.repo import NotFound
 
 log = logging.getLogger("vmo.api")
 
@@ -39,6 +41,14 @@ class ServerBusy(Exception):
 
 class SolverCrashed(Exception):
     """A solver process died during this request; the pool has been replaced."""
+
+
+class JobNotFinished(Exception):
+    """The result of a queued or running job was asked for."""
+
+    def __init__(self, job):
+        super().__init__(job.id)
+        self.job = job
 
 
 def error_response(status: int, code: str, message: str, details=(), headers=None) -> JSONResponse:
@@ -73,6 +83,22 @@ def install(app: FastAPI, retry_after_s: int) -> None:
     async def crashed(_: Request, exc: SolverCrashed) -> JSONResponse:
         headers = {"Retry-After": str(retry_after_s)}
         return error_response(503, "solver_restarted", "a solver process stopped; retry the request", (), headers)
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return error_response(404, "not_found", str(exc))
+
+    @app.exception_handler(JobNotFinished)
+    async def not_finished(_: Request, exc: JobNotFinished) -> JSONResponse:
+        job = exc.job
+        message = f"job {job.id} is {job.status} ({job.progress.done} of {job.progress.total} parts done)"
+        return error_response(409, "job_not_finished", message, (), {"Retry-After": str(retry_after_s)})
+
+    @app.exception_handler(OperationalError)
+    async def storage_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("storage unavailable: %s", exc)
+        headers = {"Retry-After": str(retry_after_s)}
+        return error_response(503, "storage_unavailable", "the database cannot be reached; retry later", (), headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -50,3 +50,41 @@ def frontier_examples() -> dict:
         return {}
     value = {"portfolio": portfolio, "range": {"from": 20000000, "to": 40000000, "steps": 5}}
     return {"insurance": {"summary": "Total budget from 20M to 40M", "value": value}}
+
+
+def portfolio_examples() -> dict:
+    portfolio = fixture("insurance-fy27.json")
+    return {} if portfolio is None else {"insurance": {"summary": "Insurer, four quarters", "value": portfolio}}
+
+
+def job_examples() -> dict:
+    insurance, backlog = fixture("insurance-fy27.json"), fixture("wsjf-backlog.json")
+    if insurance is None or backlog is None:
+        return {}
+    settings = {"time_limit_s": 10}
+    scenarios = [
+        {"name": "budget -10%", "changes": [{"op": "scale_budget", "factor": 0.9}]},
+        {"name": "budget -20%", "changes": [{"op": "scale_budget", "factor": 0.8}]},
+    ]
+    return {
+        "batch": {
+            "summary": "A batch of portfolios",
+            "value": {"kind": "batch", "portfolios": [insurance, backlog], "settings": settings},
+        },
+        "scenarios": {
+            "summary": "A base portfolio and its scenarios",
+            "value": {"kind": "batch", "portfolio": insurance, "scenarios": scenarios, "settings": settings},
+        },
+        "frontier": {
+            "summary": "Budget frontier from 20M to 40M",
+            "value": {"kind": "frontier", "portfolio": insurance, "range": {"from": 20000000, "to": 40000000}},
+        },
+        "reoptimize": {
+            "summary": "Re-plan stored portfolios close to their latest plans",
+            "value": {
+                "kind": "reoptimize",
+                "portfolio_ids": ["<id from POST /v1/portfolios>"],
+                "change_penalty": 250000,
+            },
+        },
+    }

@@ -85,7 +85,7 @@ def _walk(loc: tuple[Any, ...], data: Any) -> tuple[list[Any], str | None, Any]:
     for n, part in enumerate(loc):
         if _has(value, part):
             value = value[part]
-        elif isinstance(part, str) and (n < len(loc) - 1 or not isinstance(value, dict)):
+        elif isinstance(part, str) and (n < len(loc) - 1 or not isinstance(value, dict) or _is_tag(value, part)):
             if tag is None:
                 tag, tagged = part, value
             continue
@@ -93,6 +93,11 @@ def _walk(loc: tuple[Any, ...], data: Any) -> tuple[list[Any], str | None, Any]:
             value = None
         path.append(part)
     return path, tag, tagged
+
+
+def _is_tag(value: dict, part: str) -> bool:
+    """The discriminator value of the object itself (its `kind` or `op`), not a missing field."""
+    return part in (value.get("kind"), value.get("op"))
 
 
 def _has(value: Any, part: Any) -> bool:

@@ -165,7 +165,14 @@ class PortfolioList(BaseModel):
     portfolios: list[PortfolioInfo]
 
 
-class StoredPortfolio(PortfolioInfo):
+class StoredPortfolio(BaseModel):
+    id: str
+    name: str
+    version: int
+    """The version shown."""
+    latest_version: int
+    created_at: datetime
+    """When this version was stored."""
     portfolio: dict[str, Any]
 
 

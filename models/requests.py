@@ -27,3 +27,9 @@ class CheckResponse(BaseModel):
     value_streams: int
     pools: int
     quarters: int
+
+
+class StorePlanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    settings: SolverSettings = Field(default_factory=SolverSettings)

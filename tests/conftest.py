@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,9 @@ from optimizer import solve, validate
 from storage.db import Database
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+# Apps and workers made without an explicit database use this throwaway SQLite file, never ./vmo.db.
+os.environ.setdefault("VMO_DATABASE_PATH", str(Path(tempfile.mkdtemp(prefix="vmo-tests-")) / "vmo.db"))
 
 
 def solve_valid(portfolio: Portfolio | dict, **settings) -> Plan:
