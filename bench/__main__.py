@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench import api, mkp, scale, uplift
+from bench import api, batch, mkp, scale, uplift
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(width=160)
@@ -132,13 +132,30 @@ def run_api(repeats: Annotated[int, typer.Option(help="solves each way")] = 30) 
     _write("api", row)
 
 
+@app.command("batch")
+def run_batch(
+    count: Annotated[int, typer.Option(help="solves in the batch")] = 200,
+    time_limit: Annotated[float, typer.Option(help="seconds per solve")] = 10.0,
+    mmps: Annotated[int, typer.Option(help="MMPs per generated portfolio")] = 25,
+    repeats: Annotated[int, typer.Option(help="runs per pool size, alternated")] = 1,
+) -> None:
+    """A batch job through the worker with a local pool of 1 and of 2 processes (1 solver thread each)."""
+    rows, summary = batch.run(count, time_limit, mmps, repeats)
+    title = f"Batch job of {count} solves ({mmps} MMPs each), local pool, 1 solver thread per solve"
+    formats = {"processes": "d", "solves": "d", "median_s": ".1f", "solves_per_s": ".2f", "optimal": "d"}
+    console.print(_table(title, rows, formats))
+    console.print(f"speed-up with 2 processes: {summary['speedup_2_vs_1']:.2f}x (target {summary['target']}x)")
+    _write("batch", {"time_limit_s": time_limit, "mmps": mmps, "rows": rows, "summary": summary})
+
+
 @app.command("all")
 def run_all(time_limit: Annotated[float, typer.Option()] = 10.0) -> None:
-    """The three tables of the README, with their default settings."""
+    """The tables of the README, with their default settings."""
     run_mkp(time_limit=time_limit)
     run_scale()
     run_uplift(time_limit=time_limit)
     run_api()
+    run_batch()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def run(repeats: int) -> dict:
     portfolio = load_portfolio(data)
     settings = SolverSettings(workers=1, time_limit_s=10)
     port = _free_port()
-    env = {**os.environ, "VMO_POOL_SIZE": "1", "VMO_SOLVER_WORKERS": "1"}
+    database = Path(tempfile.mkdtemp(prefix="vmo-bench-")) / "vmo.db"  # the app migrates its database at start
+    env = {**os.environ, "VMO_POOL_SIZE": "1", "VMO_SOLVER_WORKERS": "1", "VMO_DATABASE_PATH": str(database)}
     cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--log-level", "warning"]
     server = subprocess.Popen([*cmd, "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"

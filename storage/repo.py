@@ -198,7 +198,7 @@ def claim(session: Session, worker: str, lease_s: float, max_attempts: int) -> J
     claimable = or_(JobRow.status == "queued", (JobRow.status == "running") & (JobRow.heartbeat_at < stale))
     query = select(JobRow).where(claimable).order_by(JobRow.created_at, JobRow.id)
     while True:
-        job = session.scalars(query.limit(1).with_for_update(skip_locked=True)).first()
+        job = session.scalars(query.limit(1).with_for_update()).first()
         if job is None:
             return None
         if job.status == "running" and job.attempts >= max_attempts:
@@ -266,6 +266,11 @@ def release(session: Session, job_id: str, worker: str) -> None:
         .where(JobRow.id == job_id, JobRow.worker == worker, JobRow.status == "running")
         .values(status="queued", worker=None, heartbeat_at=None, attempts=JobRow.attempts - 1)
     )
+
+
+def list_plans_of_job(session: Session, job_id: str) -> list[PlanRow]:
+    query = select(PlanRow).where(PlanRow.job_id == job_id).order_by(PlanRow.part_index)
+    return list(session.scalars(query))
 
 
 def count_plans(session: Session, job_id: str) -> int:
