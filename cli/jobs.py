@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import Future, as_completed
 from pathlib import Path
@@ -135,6 +136,7 @@ def worker(
     ] = None,
     database_url: Annotated[str | None, typer.Option(help="Database URL (VMO_DATABASE_URL); default SQLite.")] = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster to solve on (VMO_RAY_ADDRESS).")] = None,
+    parent_pid: Annotated[int | None, typer.Option(hidden=True, help="Stop when this process ends.")] = None,
 ) -> None:
     """Run queued jobs until stopped (Ctrl-C or SIGTERM hands the current job back to the queue)."""
     from jobs.settings import JobSettings
@@ -149,6 +151,8 @@ def worker(
     runner = Worker(db, settings)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: runner.stop())
+    if parent_pid is not None:
+        _stop_with_parent(parent_pid, runner.stop)
     logging.getLogger("vmo.worker").info("worker %s on %s", runner.name, db.engine.url.render_as_string())
     try:
         runner.run()
@@ -219,7 +223,19 @@ def _job_table(jobs: list[dict[str, Any]]) -> None:
 
 
 def start_worker_process() -> Any:
-    """`vmo serve`'s local worker: a separate process running `vmo worker` on the same settings."""
+    """`vmo serve`'s local worker: a separate process running `vmo worker` on the same settings. It
+    stops with the server however the server ends (uvicorn re-raises SIGTERM, so no cleanup code runs)."""
     import subprocess
 
-    return subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=os.environ.copy())
+    command = [sys.executable, "-m", "cli", "worker", "--parent-pid", str(os.getpid())]
+    return subprocess.Popen(command, env=os.environ.copy())
+
+
+def _stop_with_parent(parent_pid: int, stop) -> None:
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        logging.getLogger("vmo.worker").info("the server (pid %d) ended; stopping", parent_pid)
+        stop()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
