@@ -178,11 +178,11 @@ def request_cancel(session: Session, job_id: str) -> JobRow:
     return job
 
 
-def _cancel_pending_parts(session: Session, job: JobRow) -> None:
+def _cancel_pending_parts(session: Session, job: JobRow, reason: str = "the job was canceled") -> None:
     canceled = session.execute(
         update(JobPartRow)
         .where(JobPartRow.job_id == job.id, JobPartRow.status == "pending")
-        .values(status="canceled", error="the job was canceled")
+        .values(status="canceled", error=reason)
     ).rowcount
     job.done += canceled
 
@@ -198,14 +198,14 @@ def claim(session: Session, worker: str, lease_s: float, max_attempts: int) -> J
     claimable = or_(JobRow.status == "queued", (JobRow.status == "running") & (JobRow.heartbeat_at < stale))
     query = select(JobRow).where(claimable).order_by(JobRow.created_at, JobRow.id)
     while True:
-        job = session.scalars(query.limit(1).with_for_update()).first()
+        job = session.scalars(query.limit(1).with_for_update(skip_locked=True)).first()
         if job is None:
             return None
         if job.status == "running" and job.attempts >= max_attempts:
             lost = (
                 f"its worker {job.worker} stopped responding {job.attempts} times (last heartbeat {job.heartbeat_at})"
             )
-            _cancel_pending_parts(session, job)
+            _cancel_pending_parts(session, job, f"not run: {lost}")
             job.status, job.error, job.finished_at = "failed", f"gave up: {lost}", now()
             continue
         if job.status == "running":
@@ -253,7 +253,8 @@ def finish(session: Session, job_id: str, worker: str, status: str, error: str |
     job = session.scalars(select(JobRow).where(JobRow.id == job_id).with_for_update()).first()
     if job is None or job.worker != worker or job.status != "running":
         return False
-    _cancel_pending_parts(session, job)
+    reason = "the job was canceled" if status == "canceled" else f"not run: the job ended {status}"
+    _cancel_pending_parts(session, job, reason)
     job.status, job.finished_at = status, now()
     job.error = error
     return True
