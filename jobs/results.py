@@ -148,11 +148,14 @@ def summary_text(r: Reoptimized) -> str:
         text += f" (current plan: {_money(r.baseline_value)})"
     w = r.without_penalty
     if w is not None and w.value is not None:
-        if w.changed > r.changed:
+        gain = w.value - r.value
+        if w.changed > r.changed and gain > 0:
             text += (
-                f"; without the change penalty {w.changed} MMP(s) would change for {_money(w.value - r.value)} more"
+                f"; without the change penalty {w.changed} MMP(s) would change for {_money(gain)} more"
                 f" value, so the penalty keeps {w.changed - r.changed} more MMP(s) as teams planned them"
             )
+        elif w.changed > r.changed:
+            text += f"; without the change penalty {w.changed} MMP(s) would change, for no more value"
         else:
             text += f"; without the change penalty {w.changed} MMP(s) would change: the penalty changes nothing here"
     return text + "."

@@ -10,6 +10,7 @@ Part specs (plain data, stored with each part):
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import PortfolioError, Problem, check_portfolio
@@ -19,7 +20,7 @@ from models.scenarios import WhatIfRequest
 from optimizer.frontier import budget_points
 from optimizer.whatif import scenario_portfolios
 from storage import repo
-from storage.tables import JobPartRow, JobRow
+from storage.tables import JobPartRow, JobRow, PlanRow
 
 
 def submit(session: Session, request: BatchJob | FrontierJob | ReoptimizeJob) -> JobRow:
@@ -90,7 +91,7 @@ def _reoptimize_parts(session: Session, request: ReoptimizeJob) -> list[JobPartR
         except repo.NotFound:
             problems.append(Problem(path, f"no stored portfolio {portfolio_id!r}"))
             continue
-        baseline = repo.latest_plan(session, portfolio_id)
+        baseline = _current_plan(session, portfolio_id)
         if baseline is None:
             problems.append(Problem(path, f"portfolio {portfolio_id!r} has no stored plan to re-optimize against"))
             continue
@@ -101,3 +102,23 @@ def _reoptimize_parts(session: Session, request: ReoptimizeJob) -> list[JobPartR
             parts.append(JobPartRow(index=len(parts), label=f"{version.document['name']} without penalty", spec=free))
     _raise_if(problems)
     return parts
+
+
+def _current_plan(session: Session, portfolio_id: str, page: int = 50) -> PlanRow | None:
+    """The plan teams work on: the portfolio's newest solved plan of a stored version as it is (a solve,
+    a batch, or a re-optimization). Not a what-if scenario's or a frontier point's plan (a changed
+    portfolio), nor the unpenalized plan a re-optimization stores only to compare against."""
+    query = select(PlanRow).where(PlanRow.portfolio_id == portfolio_id, PlanRow.status.in_(repo.SOLVED))
+    query = query.order_by(PlanRow.created_at.desc(), PlanRow.id.desc()).limit(page)
+    offset = 0
+    while True:
+        rows = list(session.scalars(query.offset(offset)))
+        current = next((row for row in rows if _adoptable(row.variant)), None)
+        if current is not None or len(rows) < page:
+            return current
+        offset += page
+
+
+def _adoptable(variant: dict | None) -> bool:
+    """A plan of the stored version itself: no variant, or a penalized re-optimization."""
+    return not variant or set(variant) == {"baseline_plan_id", "change_penalty"}

@@ -66,7 +66,11 @@ class Worker:
                     break
                 self._stop.wait(self.settings.poll_s)
                 continue
-            self.run_job(job_id)
+            try:
+                self.run_job(job_id)
+            except Exception:  # e.g. the database went away: the job's lease lapses and it is resumed
+                log.exception("job %s stopped with an error; it will be resumed when its lease lapses", job_id)
+                self._stop.wait(self.settings.poll_s)
             ran += 1
         return ran
 
@@ -80,7 +84,11 @@ class Worker:
         """Run the job's pending parts; record each as it finishes; end the job (or hand it back)."""
         log.info("worker %s runs job %s", self.name, job_id)
         run = _JobRun(self, job_id)
-        outcome = run.execute()
+        try:
+            outcome = run.execute()
+        except BaseException:
+            self.executor.stop(list(run.in_flight))
+            raise
         with self.db.session() as session:
             if outcome == "released":
                 repo.release(session, job_id, self.name)
