@@ -161,13 +161,18 @@ def _run_watched(solve, limit_s: float) -> bool:
         kill()
 
     with stopping.while_running(stop):
+        if stopped.is_set():  # stopped before CBC started
+            return False
         thread.start()
-        thread.join(max(limit_s, 0.1))
+        deadline = time.monotonic() + max(limit_s, 0.1)
+        while thread.is_alive() and not stopped.is_set() and time.monotonic() < deadline:
+            thread.join(min(0.1, max(deadline - time.monotonic(), 0)))
         if thread.is_alive() or stopped.is_set():
-            if thread.is_alive():
+            if not stopped.is_set():
                 log.warning("CBC overran its time limit; stopping it")
-            kill()
-            thread.join()
+            while thread.is_alive():  # a stop can come before the thread has started CBC: kill until it ends
+                kill()
+                thread.join(0.1)
             return False
     if "error" in outcome:
         raise outcome["error"]

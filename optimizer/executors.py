@@ -8,16 +8,19 @@ the answer comes back as plain data too (`Plan.model_dump(mode="json")`).
 Stopping is two-staged, as a planner expects from "cancel": first the solver's
 own stop (CP-SAT's `stop_search`, CBC's process killed), so a solve ends within
 moments; after `grace_s` the solving process itself is killed.
+
+A local pool tells its processes to stop through a shared counter of stops sent,
+which a thread in each process watches; not through a signal, because a process
+directed signal goes to any thread that does not block it, and threads started by
+imports (before any initializer runs) take SIGUSR1's default action: the process dies.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
-import os
-import signal
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -30,6 +33,7 @@ from optimizer.solve import solve
 log = logging.getLogger("vmo.executor")
 
 STOP_GRACE_S = 5.0
+STOP_POLL_S = 0.05  # how often a pool process looks for a stop
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ class SolveTask:
 def run_task(task: SolveTask) -> dict[str, Any]:
     """Solve one task; module-level so that process pools and Ray can ship it by reference."""
     stopping.clear()  # a stop meant for an earlier task of this process is over
+    return _solve_task(task)
+
+
+def _solve_task(task: SolveTask) -> dict[str, Any]:
     portfolio = Portfolio.model_validate(task.portfolio)
     plan = solve(portfolio, SolverSettings.model_validate(task.settings), task.warm_start or None)
     return plan.model_dump(mode="json")
@@ -65,23 +73,30 @@ class LocalPool:
 
     def __init__(self, workers: int):
         self.slots = workers
+        self._context = multiprocessing.get_context("spawn")
+        # Stops sent so far, read by every pool process. No lock in shared memory: a process killed
+        # while holding it would hang the pool; this process is the only writer.
+        self._stops = self._context.RawValue("q", 0)
+        self._stops_lock = threading.Lock()
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.slots, mp_context=context, initializer=_listen_for_stop)
+        return ProcessPoolExecutor(
+            self.slots, mp_context=self._context, initializer=_watch_stops, initargs=(self._stops,)
+        )
 
     def submit(self, task: SolveTask) -> Future:
         if getattr(self._pool, "_broken", False):  # a solver process died: carry on with a new pool
             self._replace()
-        return self._pool.submit(run_task, task)
+        return self._pool.submit(_run_pooled, task, self._stops.value)
 
     def stop(self, futures: list[Future], grace_s: float = STOP_GRACE_S) -> None:
+        """Stop `futures`; this stops every solve submitted before it (a pool serves one job at a time)."""
         running = [f for f in futures if not f.cancel() and not f.done()]
         if not running:
             return
-        for pid in list(self._pool._processes):
-            _signal(pid, signal.SIGUSR1)
+        with self._stops_lock:
+            self._stops.value += 1
         _, stuck = wait(running, timeout=grace_s)
         if stuck:
             log.warning("%d solves ignored the stop for %.0f s; killing their processes", len(stuck), grace_s)
@@ -98,22 +113,35 @@ class LocalPool:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _signal(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
-        os.kill(pid, signum)
+# In a pool process: the pool's count of stops sent, and its value when the current task was
+# submitted. A higher count stops the task, also one sent before the task reached this process.
+_stops_sent: Any = None
+_task_stops = 0
+_task_lock = threading.Lock()  # a task's count and the flag change together
 
 
-def _listen_for_stop() -> None:
-    """In each pool process: SIGUSR1 stops the running solve. The signal is taken by a thread
-    (sigwait), because the main thread sits inside the solver's native code while solving."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-    threading.Thread(target=_stop_on_signal, name="stop-listener", daemon=True).start()
+def _run_pooled(task: SolveTask, stops_before: int) -> dict[str, Any]:
+    global _task_stops
+    with _task_lock:
+        _task_stops = stops_before
+        stopping.clear()  # a stop meant for an earlier task of this process is over
+    return _solve_task(task)
 
 
-def _stop_on_signal() -> None:
+def _watch_stops(stops_sent: Any) -> None:
+    """Pool initializer: a thread stops the running solve when the count of stops sent goes up
+    (a thread, because the main thread sits inside the solver's native code while solving)."""
+    global _stops_sent
+    _stops_sent = stops_sent
+    threading.Thread(target=_stop_when_told, name="stop-watcher", daemon=True).start()
+
+
+def _stop_when_told() -> None:
     while True:
-        signal.sigwait({signal.SIGUSR1})
-        stopping.request_stop()
+        time.sleep(STOP_POLL_S)
+        with _task_lock:
+            if _stops_sent.value > _task_stops and not stopping.requested():
+                stopping.request_stop()
 
 
 class RayExecutor:

@@ -154,7 +154,13 @@ def _run_cpsat(f: Formulation, settings: SolverSettings, time_left_s: float) -> 
     solver = cpsat_solver(settings, time_left_s, starts=len(f.x))
     if stopping.requested():  # the job was cancelled: the ranking's plan is the answer
         return Outcome("no_solution_in_time", note="stopped")
-    with stopping.while_running(solver.stop_search):
+
+    def stop() -> None:
+        # stop_search only reaches a solve already under way; one about to start reads the time limit.
+        solver.parameters.max_time_in_seconds = 0
+        solver.stop_search()
+
+    with stopping.while_running(stop):
         status = solver.solve(f.model)
     if status == cp_model.INFEASIBLE:
         return Outcome("infeasible")

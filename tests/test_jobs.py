@@ -281,13 +281,13 @@ def test_scenario_batch_solves_the_base_first_and_reports_differences(sqlite_dat
     assert [row.parent_id for row in scenario_rows] == [base_row.id, base_row.id]
     assert [row.variant["scenario"] for row in scenario_rows] == ["budget -10%", "buy the broker portal"]
 
-    # The scenarios were handed to the solvers only after the base plan was stored, warm-started from it.
+    # The scenarios were handed to the solvers only after the base plan was stored: their warm start
+    # is read from it (a clock comparison would be at the mercy of clock adjustments).
     assert recording.names == [base.name] * 3
     (_, base_task), *scenario_tasks = recording.submitted
     assert base_task.warm_start == {}
-    for submitted_at, task in scenario_tasks:
-        assert submitted_at >= base_row.created_at
-        assert task.warm_start == starts(base_plan)
+    for _, task in scenario_tasks:
+        assert task.warm_start == starts(base_plan) != {}
 
     # Each plan is valid for the portfolio it solved: the stored base with the scenario's changes applied.
     stored = stored_portfolio(db, base_row)
