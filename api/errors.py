@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models import PortfolioError, validation_problems
+from models import PortfolioError, json_path, validation_problems
 from storage.repo import NotFound
 
 log = logging.getLogger("vmo.api")
@@ -64,9 +64,12 @@ def install(app: FastAPI, retry_after_s: int) -> None:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "malformed_json", "the request body is not valid JSON")
-        body_errors = [{**e, "loc": tuple(e["loc"][1:]) if e["loc"][:1] == ("body",) else e["loc"]} for e in errors]
-        problems = validation_problems(body_errors, exc.body)
+        body_errors = [{**e, "loc": tuple(e["loc"][1:])} for e in errors if e["loc"][:1] == ("body",)]
+        problems = validation_problems(body_errors, exc.body) if body_errors else []
         details = [ErrorDetail(path=p.path, message=p.message) for p in problems]
+        # Query and path parameters are not in the body: name them as $.query.limit, $.path.job_id.
+        other = [e for e in errors if e["loc"][:1] != ("body",)]
+        details += [ErrorDetail(path=json_path(e["loc"]), message=e["msg"]) for e in other]
         return error_response(422, "invalid_input", f"{len(details)} problem(s) in the request", details)
 
     @app.exception_handler(PortfolioError)

@@ -50,7 +50,7 @@ def job_result(session: Session, job: JobRow) -> JobResult:
             PartView(index=p.index, status=p.status, label=p.label, plan_id=p.plan_id, error=p.error) for p in parts
         ],
     )
-    if job.kind == "batch" and job.request.get("scenarios"):
+    if job.kind == "batch" and any("changes" in part.spec for part in parts):
         result.whatif = _whatif(parts, plans)
     elif job.kind == "frontier":
         finished = [(Decimal(part.spec["total_budget"]), plan) for part, plan in zip(parts, plans) if plan]

@@ -34,7 +34,7 @@ def submit(session: Session, request: BatchJob | FrontierJob | ReoptimizeJob) ->
         parts = _frontier_parts(session, request)
     else:
         parts = _reoptimize_parts(session, request)
-    return repo.add_job(session, request.kind, request.model_dump(mode="json", by_alias=True), parts)
+    return repo.add_job(session, request.kind, request.model_dump(mode="json", by_alias=True), request.settings, parts)
 
 
 def _checked(portfolio: Portfolio, path: str) -> list[Problem]:

@@ -22,7 +22,7 @@ _changes = TypeAdapter(list[Change])
 
 
 def job_settings(job: JobRow) -> SolverSettings:
-    return SolverSettings.model_validate(job.request.get("settings", {}))
+    return SolverSettings.model_validate(job.settings)
 
 
 def starts(plan_document: dict[str, Any]) -> dict[str, str]:

@@ -136,8 +136,19 @@ def latest_plan(session: Session, portfolio_id: str) -> PlanRow | None:
 # ---------------------------------------------------------------- jobs
 
 
-def add_job(session: Session, kind: str, request: dict[str, Any], parts: list[JobPartRow]) -> JobRow:
-    job = JobRow(kind=kind, request=request, total=len(parts), status="queued", done=0, failed=0, attempts=0)
+def add_job(
+    session: Session, kind: str, request: dict[str, Any], settings: SolverSettings, parts: list[JobPartRow]
+) -> JobRow:
+    job = JobRow(
+        kind=kind,
+        request=request,
+        settings=settings.model_dump(mode="json"),
+        total=len(parts),
+        status="queued",
+        done=0,
+        failed=0,
+        attempts=0,
+    )
     session.add(job)
     session.flush()
     for part in parts:

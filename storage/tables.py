@@ -63,7 +63,9 @@ class JobRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), index=True, default="queued")
-    request: Mapped[dict[str, Any]] = mapped_column(Document)
+    request: Mapped[dict[str, Any]] = mapped_column(Document, deferred=True)
+    """The request as submitted (for the record; large: read only when asked for)."""
+    settings: Mapped[dict[str, Any]] = mapped_column(Document)
     total: Mapped[int] = mapped_column(Integer)
     done: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)

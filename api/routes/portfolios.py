@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import Runner, Server, Store, capped, checked
 from api.examples import portfolio_examples
@@ -15,7 +16,8 @@ from models.requests import StorePlanRequest
 from models.settings import SolverSettings
 from optimizer.parallel import solve_one
 from storage import repo
-from storage.tables import PlanRow, PortfolioRow
+from storage.db import Database
+from storage.tables import PlanRow, PortfolioRow, PortfolioVersionRow
 
 router = APIRouter(prefix="/v1", tags=["storage"])
 
@@ -92,14 +94,23 @@ async def solve_and_store(
 ) -> StoredPlan:
     """Solved in the request (within the time limit); for many portfolios submit a job instead."""
     settings = capped((body or StorePlanRequest()).settings, server)
-    with db.session() as session:
-        version = repo.get_version(session, portfolio_id)
+    # The database calls run in the thread pool: waiting for a lock must not stall the event loop.
+    version = await run_in_threadpool(_latest_version, db, portfolio_id)
     portfolio = Portfolio.model_validate(version.document)
     plan: Plan = await run.run(solve_one, (portfolio, settings))
-    with db.session() as session:
-        row = repo.add_plan(session, version, plan, settings)
+    row = await run_in_threadpool(_add_plan, db, version, plan, settings)
     response.headers["Location"] = f"/v1/plans/{row.id}"
     return stored_plan(row)
+
+
+def _latest_version(db: Database, portfolio_id: str) -> PortfolioVersionRow:
+    with db.session() as session:
+        return repo.get_version(session, portfolio_id)
+
+
+def _add_plan(db: Database, version: PortfolioVersionRow, plan: Plan, settings: SolverSettings) -> PlanRow:
+    with db.session() as session:
+        return repo.add_plan(session, version, plan, settings)
 
 
 @router.get("/plans/{plan_id}", response_model=StoredPlan, summary="A stored plan with its lineage")

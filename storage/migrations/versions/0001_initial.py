@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("request", Document, nullable=False),
+        sa.Column("settings", Document, nullable=False),
         sa.Column("total", sa.Integer, nullable=False),
         sa.Column("done", sa.Integer, nullable=False),
         sa.Column("failed", sa.Integer, nullable=False),
