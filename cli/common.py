@@ -26,7 +26,8 @@ def fail(problems: list[Problem] | list[str]) -> None:
     raise typer.Exit(EXIT_INPUT)
 
 
-def read_portfolio(path: Path) -> Portfolio:
+def read_portfolio(path: Path, name_file: bool = False) -> Portfolio:
+    """The checked portfolio in `path`, or exit 2; `name_file`: problems name the file (many files at once)."""
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
@@ -46,7 +47,7 @@ def read_portfolio(path: Path) -> Portfolio:
     try:
         return load_portfolio(data)
     except PortfolioError as exc:
-        fail(exc.problems)
+        fail([f"{path}: {problem}" for problem in exc.problems] if name_file else exc.problems)
     raise AssertionError("unreachable")
 
 

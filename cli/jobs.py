@@ -55,7 +55,7 @@ def batch(
     from jobs.settings import JobSettings
     from optimizer.executors import SolveTask, make_executor
 
-    portfolios = [read_portfolio(path) for path in files]  # every file is checked before any solve
+    portfolios = [read_portfolio(path, name_file=True) for path in files]  # every file is checked before any solve
     names = _output_names(files)
     settings = solver_settings(time_limit_s=time_limit, backend=backend, workers=threads)
     if out is not None:
@@ -150,7 +150,9 @@ def worker(
     db.migrate()
     runner = Worker(db, settings)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: runner.stop())
+        # From a thread: a handler runs between two bytecodes of the main thread, maybe inside the
+        # worker's own Event.wait holding the lock that Event.set needs.
+        signal.signal(signum, lambda *_: threading.Thread(target=runner.stop, daemon=True).start())
     if parent_pid is not None:
         _stop_with_parent(parent_pid, runner.stop)
     logging.getLogger("vmo.worker").info("worker %s on %s", runner.name, db.engine.url.render_as_string())
