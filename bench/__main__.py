@@ -142,7 +142,14 @@ def run_batch(
     """A batch job through the worker with a local pool of 1 and of 2 processes (1 solver thread each)."""
     rows, summary = batch.run(count, time_limit, mmps, repeats)
     title = f"Batch job of {count} solves ({mmps} MMPs each), local pool, 1 solver thread per solve"
-    formats = {"processes": "d", "solves": "d", "median_s": ".1f", "solves_per_s": ".2f", "optimal": "d"}
+    formats = {
+        "processes": "d",
+        "solves": "d",
+        "median_s": ".1f",
+        "solves_per_s": ".2f",
+        "optimal": "d",
+        "infeasible": "d",
+    }
     console.print(_table(title, rows, formats))
     console.print(f"speed-up with 2 processes: {summary['speedup_2_vs_1']:.2f}x (target {summary['target']}x)")
     _write("batch", {"time_limit_s": time_limit, "mmps": mmps, "rows": rows, "summary": summary})

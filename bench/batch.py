@@ -53,7 +53,13 @@ def run_once(batch: list, processes: int, time_limit: float) -> dict:
         db.dispose()
     if job.status != "succeeded" or len(statuses) != len(batch):
         raise RuntimeError(f"batch job ended {job.status} with {len(statuses)} of {len(batch)} plans")
-    return {"processes": processes, "seconds": elapsed, "optimal": statuses.count("optimal"), "solves": len(batch)}
+    return {
+        "processes": processes,
+        "seconds": elapsed,
+        "optimal": statuses.count("optimal"),
+        "infeasible": statuses.count("infeasible"),
+        "solves": len(batch),
+    }
 
 
 def run(count: int, time_limit: float, mmps: int, repeats: int) -> tuple[list[dict], dict]:
@@ -70,6 +76,7 @@ def run(count: int, time_limit: float, mmps: int, repeats: int) -> tuple[list[di
                 "median_s": seconds,
                 "solves_per_s": count / seconds,
                 "optimal": min(r["optimal"] for r in mine),
+                "infeasible": min(r["infeasible"] for r in mine),
             }
         )
     summary = {"speedup_2_vs_1": rows[0]["median_s"] / rows[1]["median_s"], "target": 1.7}
