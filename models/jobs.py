@@ -60,7 +60,9 @@ class ReoptimizeJob(_In):
     """Re-plan stored portfolios (their latest version) close to their latest stored plan."""
 
     kind: Literal["reoptimize"]
-    portfolio_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1)]
+    portfolio_ids: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1, max_length=MAX_BATCH)
+    ]
     change_penalty: Money | None = None
     """Value charged per MMP whose selection or start changes; None keeps each portfolio's own."""
     compare: bool = True

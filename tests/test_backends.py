@@ -52,7 +52,8 @@ def test_wsjf_baseline_is_valid_and_never_beats_the_optimum(data):
 
 def test_cbc_proves_the_insurance_fixture_optimal_with_the_same_value():
     portfolio = load_portfolio(json.loads((FIXTURES / "insurance-fy27.json").read_text()))
-    cbc = solve_valid(portfolio, backend="cbc", time_limit_s=60)
+    # CBC proves this fixture in 25-50 s on 2 cores (its threads make the time vary); the limit is slack.
+    cbc = solve_valid(portfolio, backend="cbc", time_limit_s=150)
     cpsat = solve_valid(portfolio, backend="cp-sat", time_limit_s=60)
     assert cbc.status == cpsat.status == "optimal"
     assert cbc.objective == cpsat.objective
