@@ -7,6 +7,7 @@ import logging
 from ortools.sat.python import cp_model
 
 from models.settings import SolverSettings
+from optimizer import stopping
 
 log = logging.getLogger("vmo.solver")
 
@@ -40,3 +41,15 @@ def cpsat_solver(
         params.log_to_stdout = False
         solver.log_callback = log.debug
     return solver
+
+
+def solve_stoppable(solver: cp_model.CpSolver, model: cp_model.CpModel) -> int:
+    """`solver.solve(model)`, ended early by `optimizer.stopping.request_stop()` (a cancelled job)."""
+
+    def stop() -> None:
+        # stop_search only reaches a solve already under way; one about to start reads the time limit.
+        solver.parameters.max_time_in_seconds = 0
+        solver.stop_search()
+
+    with stopping.while_running(stop):
+        return solver.solve(model)

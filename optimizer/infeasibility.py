@@ -16,7 +16,7 @@ from ortools.sat.python import cp_model
 
 from models.portfolio import Portfolio, per_quarter
 from models.settings import SolverSettings
-from optimizer.backends import cpsat_solver
+from optimizer.backends import cpsat_solver, solve_stoppable
 from optimizer.formulation import Rule, build
 from optimizer.instance import Instance, start_window
 
@@ -59,7 +59,7 @@ def _core(f, literals, deadline: float, settings: SolverSettings) -> list | None
             return None
         f.model.clear_assumptions()
         f.model.add_assumptions(lits)
-        status = cpsat_solver(settings, left, optimizing=False).solve(f.model)
+        status = solve_stoppable(cpsat_solver(settings, left, optimizing=False), f.model)
         if status == cp_model.INFEASIBLE:
             return True
         return False if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None
@@ -67,7 +67,7 @@ def _core(f, literals, deadline: float, settings: SolverSettings) -> list | None
     f.model.clear_assumptions()
     f.model.add_assumptions(literals)
     solver = cpsat_solver(settings.model_copy(update={"workers": 1}), deadline - time.monotonic(), optimizing=False)
-    if solver.solve(f.model) != cp_model.INFEASIBLE:
+    if solve_stoppable(solver, f.model) != cp_model.INFEASIBLE:
         return None
     indices = set(solver.sufficient_assumptions_for_infeasibility())
     core = [lit for lit in literals if lit.index in indices]

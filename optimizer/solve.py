@@ -14,7 +14,7 @@ from models.plan import Explanation, Plan, SolverInfo
 from models.portfolio import Portfolio
 from models.settings import SolverSettings
 from optimizer import stopping
-from optimizer.backends import cpsat_solver
+from optimizer.backends import cpsat_solver, solve_stoppable
 from optimizer.cbc import solve_cbc
 from optimizer.explain import binding_constraints, not_selected_reasons
 from optimizer.formulation import Formulation, build, tie_break_weight
@@ -154,14 +154,7 @@ def _run_cpsat(f: Formulation, settings: SolverSettings, time_left_s: float) -> 
     solver = cpsat_solver(settings, time_left_s, starts=len(f.x))
     if stopping.requested():  # the job was cancelled: the ranking's plan is the answer
         return Outcome("no_solution_in_time", note="stopped")
-
-    def stop() -> None:
-        # stop_search only reaches a solve already under way; one about to start reads the time limit.
-        solver.parameters.max_time_in_seconds = 0
-        solver.stop_search()
-
-    with stopping.while_running(stop):
-        status = solver.solve(f.model)
+    status = solve_stoppable(solver, f.model)
     if status == cp_model.INFEASIBLE:
         return Outcome("infeasible")
     if status == cp_model.MODEL_INVALID:  # a bug in the formulation, never the user's input
