@@ -156,8 +156,10 @@ def summary_text(r: Reoptimized) -> str:
             )
         elif w.changed > r.changed:
             text += f"; without the change penalty {w.changed} MMP(s) would change, for no more value"
+        elif w.changed == r.changed:
+            text += f"; without the change penalty {w.changed} MMP(s) would change too: the penalty changes nothing"
         else:
-            text += f"; without the change penalty {w.changed} MMP(s) would change: the penalty changes nothing here"
+            text += f"; without the change penalty {w.changed} MMP(s) would change"
     return text + "."
 
 

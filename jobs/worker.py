@@ -68,11 +68,19 @@ class Worker:
                 continue
             try:
                 self.run_job(job_id)
-            except Exception:  # e.g. the database went away: the job's lease lapses and it is resumed
-                log.exception("job %s stopped with an error; it will be resumed when its lease lapses", job_id)
+            except Exception:  # e.g. the database went away: hand the job back, or its lease lapses
+                log.exception("job %s stopped with an error; handing it back to the queue", job_id)
+                self._release_quietly(job_id)
                 self._stop.wait(self.settings.poll_s)
             ran += 1
         return ran
+
+    def _release_quietly(self, job_id: str) -> None:
+        try:
+            with self.db.session() as session:
+                repo.release(session, job_id, self.name)
+        except Exception:  # still failing: the lease lapses and another claim resumes the job
+            log.warning("could not hand job %s back; it resumes when its lease lapses", job_id)
 
     def claim(self) -> str | None:
         s = self.settings
@@ -131,7 +139,7 @@ class _JobRun:
         return "failed" if any(s == "failed" for s in self.finished.values()) else "succeeded"
 
     def _load(self) -> None:
-        with self.db.session() as session:
+        with self.db.reading() as session:
             for part in repo.parts_of(session, self.job_id):
                 if part.status == "pending":
                     self.pending[part.index] = part
@@ -164,7 +172,7 @@ class _JobRun:
                     self._fail(index, f"part {part.after}, which it starts from, did not finish")
                 continue
             try:
-                with self.db.session() as session:
+                with self.db.reading() as session:
                     job = repo.get_job(session, self.job_id)
                     task = build_task(session, job, part, self._plan_row(session, part.after))
             except (PortfolioError, repo.NotFound) as exc:

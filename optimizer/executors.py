@@ -170,7 +170,7 @@ class RayExecutor:
         return future
 
     def stop(self, futures: list[Future], grace_s: float = STOP_GRACE_S) -> None:
-        refs = [self._refs[f] for f in futures if not f.done() and f in self._refs]
+        refs = [ref for f in futures if not f.done() and (ref := self._refs.get(f)) is not None]
         for ref in refs:
             self._ray.cancel(ref, force=True)
         wait([f for f in futures if not f.done()], timeout=grace_s)

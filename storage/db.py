@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_PATH = "vmo.db"
 SQLITE_BUSY_TIMEOUT_S = 30
+READ_ONLY = "vmo_read_only"  # execution option of reading sessions
 _MIGRATION_LOCK = 7_311_001  # PostgreSQL advisory lock key: one migrator at a time
 
 
@@ -34,6 +35,8 @@ class Database:
         self.url = url
         self.engine = _engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        reading = self.engine.execution_options(**{READ_ONLY: True})
+        self._read_sessions = sessionmaker(reading, expire_on_commit=False)
 
     @property
     def is_postgresql(self) -> bool:
@@ -43,6 +46,12 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed when the block ends, rolled back on an error."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session that only reads: on SQLite it does not wait for (or hold up) a writer."""
+        with self._read_sessions() as session, session.begin():
             yield session
 
     def migrate(self) -> None:
@@ -77,7 +86,8 @@ def _engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(connection) -> None:
         # BEGIN IMMEDIATE takes SQLite's write lock at the start: one writer (and one job claimer) at a time,
-        # and no deadlock between two transactions that both read and then write.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # and no deadlock between two transactions that both read and then write. Readers read a snapshot.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

@@ -203,7 +203,8 @@ def claim(session: Session, worker: str, lease_s: float, max_attempts: int) -> J
 
     PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED`, so many workers claim different jobs at once.
     SQLite: the transaction holds the database's single write lock (BEGIN IMMEDIATE): one claimer.
-    A job whose worker was lost `max_attempts` times is marked failed with the reason instead.
+    A job whose worker was lost `max_attempts` times is marked failed with the reason instead, and a
+    lost job whose cancel was asked for is canceled.
     """
     stale = now() - timedelta(seconds=lease_s)
     claimable = or_(JobRow.status == "queued", (JobRow.status == "running") & (JobRow.heartbeat_at < stale))
@@ -212,6 +213,10 @@ def claim(session: Session, worker: str, lease_s: float, max_attempts: int) -> J
         job = session.scalars(query.limit(1).with_for_update(skip_locked=True)).first()
         if job is None:
             return None
+        if job.cancel_requested:  # its worker was lost after a cancel: end it as asked, do not resume it
+            _cancel_pending_parts(session, job)
+            job.status, job.finished_at = "canceled", now()
+            continue
         if job.status == "running" and job.attempts >= max_attempts:
             lost = (
                 f"its worker {job.worker} stopped responding {job.attempts} times (last heartbeat {job.heartbeat_at})"
@@ -229,7 +234,7 @@ def claim(session: Session, worker: str, lease_s: float, max_attempts: int) -> J
 
 def heartbeat(session: Session, job_id: str, worker: str) -> tuple[bool, bool]:
     """Renew the worker's lease. Returns (still this worker's job, cancel requested)."""
-    job = session.get(JobRow, job_id)
+    job = session.scalars(select(JobRow).where(JobRow.id == job_id).with_for_update()).first()
     if job is None or job.worker != worker or job.status != "running":
         return False, False
     job.heartbeat_at = now()
@@ -272,12 +277,17 @@ def finish(session: Session, job_id: str, worker: str, status: str, error: str |
 
 
 def release(session: Session, job_id: str, worker: str) -> None:
-    """Hand a job back to the queue (a worker shutting down); finished parts stay finished."""
-    session.execute(
-        update(JobRow)
-        .where(JobRow.id == job_id, JobRow.worker == worker, JobRow.status == "running")
-        .values(status="queued", worker=None, heartbeat_at=None, attempts=JobRow.attempts - 1)
-    )
+    """Hand a job back to the queue (a worker shutting down); finished parts stay finished.
+    A job whose cancel was asked for is canceled instead."""
+    job = session.scalars(select(JobRow).where(JobRow.id == job_id).with_for_update()).first()
+    if job is None or job.worker != worker or job.status != "running":
+        return
+    if job.cancel_requested:
+        _cancel_pending_parts(session, job)
+        job.status, job.finished_at = "canceled", now()
+        return
+    job.status, job.worker, job.heartbeat_at = "queued", None, None
+    job.attempts -= 1
 
 
 def list_plans_of_job(session: Session, job_id: str) -> list[PlanRow]:

@@ -112,7 +112,7 @@ class JobPartRow(Base):
     index: Mapped[int] = mapped_column(Integer, primary_key=True)
     label: Mapped[str | None] = mapped_column(String(200))
     spec: Mapped[dict[str, Any]] = mapped_column(Document)
-    """What to solve: a stored portfolio version and how to vary it (see jobs.parts)."""
+    """What to solve: a stored portfolio version and how to vary it (see jobs/submit.py)."""
     after: Mapped[int | None] = mapped_column(Integer)
     """A part whose plan this one starts from (a scenario starts from its base)."""
     status: Mapped[str] = mapped_column(String(20), default="pending")

@@ -649,3 +649,44 @@ def test_fixture_portfolios_round_trip(database):
         for part, portfolio in zip(repo.parts_of(session, job.id), portfolios, strict=True):
             document = session.get(PortfolioVersionRow, part.spec["version_id"]).document
             assert load_portfolio(document) == portfolio
+
+
+def test_a_cancel_asked_of_a_lost_or_released_job_is_honoured(database, solved):
+    """A job whose cancel was asked for ends canceled, instead of being resumed or queued again."""
+    lost = batch(database, 1, 2)
+    assert claim(database, "w1") == lost
+    assert record(database, lost, "w1", 0, solved)
+    with database.session() as session:
+        repo.request_cancel(session, lost)
+    age_heartbeat(database, lost, LEASE_S + 5)
+    released = batch(database, 3)
+    assert claim(database, "w2") == released  # the lost job is ended, not resumed
+    job = job_of(database, lost)
+    assert (job.status, job.worker, job.done) == ("canceled", "w1", 2)
+    assert part_statuses(database, lost) == ["succeeded", "canceled"]
+
+    with database.session() as session:
+        repo.request_cancel(session, released)
+        repo.release(session, released, "w2")
+    assert job_of(database, released).status == "canceled"
+    assert claim(database, "w3") is None
+
+
+def test_reading_does_not_wait_for_a_writer_on_sqlite(sqlite_database):
+    """A GET must not queue behind a worker's write transaction (SQLite's single write lock)."""
+    job_id = batch(sqlite_database, 1)
+    seen: list[str] = []
+
+    def read() -> None:
+        with sqlite_database.reading() as session:
+            seen.append(repo.get_job(session, job_id).status)
+
+    with sqlite_database.session() as session:  # holds the write lock until the block ends
+        repo.get_job(session, job_id).error = "being written"
+        reader = threading.Thread(target=read)
+        started = time.monotonic()
+        reader.start()
+        reader.join(timeout=10)
+        waited = time.monotonic() - started
+    assert seen == ["queued"] and waited < 5, f"the read waited {waited:.1f} s for the writer"
+    assert job_of(sqlite_database, job_id).error == "being written"

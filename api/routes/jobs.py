@@ -36,14 +36,14 @@ def create_job(
 
 @router.get("/jobs", response_model=JobList, summary="List jobs, newest first")
 def list_jobs(db: Store, status: JobStatus | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> JobList:
-    with db.session() as session:
+    with db.reading() as session:
         return JobList(jobs=[job_view(job) for job in repo.list_jobs(session, status, limit)])
 
 
 @router.get("/jobs/{job_id}", response_model=JobView, summary="Job status and progress")
 def get_job(job_id: str, db: Store) -> JobView:
     """`status` is the job's (queued, running, succeeded, failed, canceled); `progress` counts finished parts."""
-    with db.session() as session:
+    with db.reading() as session:
         return job_view(repo.get_job(session, job_id))
 
 
@@ -51,7 +51,7 @@ def get_job(job_id: str, db: Store) -> JobView:
 def get_result(job_id: str, db: Store) -> JobResult:
     """Plans in part order (a canceled or failed part has none) and the report of the job's kind.
     409 while the job is queued or running."""
-    with db.session() as session:
+    with db.reading() as session:
         job = repo.get_job(session, job_id)
         if job.status not in TERMINAL:
             raise JobNotFinished(job_view(job))

@@ -41,14 +41,14 @@ def create_portfolio(
 
 @router.get("/portfolios", response_model=PortfolioList, summary="List stored portfolios, newest first")
 def list_portfolios(db: Store, limit: Limit = 100, offset: Offset = 0) -> PortfolioList:
-    with db.session() as session:
+    with db.reading() as session:
         return PortfolioList(portfolios=[_info(row) for row in repo.list_portfolios(session, limit, offset)])
 
 
 @router.get("/portfolios/{portfolio_id}", response_model=StoredPortfolio, summary="A stored portfolio")
 def get_portfolio(portfolio_id: str, db: Store, version: Annotated[int | None, Query(ge=1)] = None) -> StoredPortfolio:
     """The latest version, or the one asked for with `?version=`."""
-    with db.session() as session:
+    with db.reading() as session:
         row = repo.get_portfolio(session, portfolio_id)
         stored = repo.get_version(session, portfolio_id, version)
         return StoredPortfolio(
@@ -79,7 +79,7 @@ def add_version(portfolio_id: str, body: Portfolio, db: Store, response: Respons
 @router.get("/portfolios/{portfolio_id}/plans", response_model=PlanList, summary="Plans of a stored portfolio")
 def list_plans(portfolio_id: str, db: Store, limit: Limit = 100, offset: Offset = 0) -> PlanList:
     """Every stored plan of every version, newest first."""
-    with db.session() as session:
+    with db.reading() as session:
         return PlanList(plans=[plan_info(row) for row in repo.list_plans(session, portfolio_id, limit, offset)])
 
 
@@ -104,7 +104,7 @@ async def solve_and_store(
 
 
 def _latest_version(db: Database, portfolio_id: str) -> PortfolioVersionRow:
-    with db.session() as session:
+    with db.reading() as session:
         return repo.get_version(session, portfolio_id)
 
 
@@ -115,7 +115,7 @@ def _add_plan(db: Database, version: PortfolioVersionRow, plan: Plan, settings: 
 
 @router.get("/plans/{plan_id}", response_model=StoredPlan, summary="A stored plan with its lineage")
 def get_plan(plan_id: str, db: Store) -> StoredPlan:
-    with db.session() as session:
+    with db.reading() as session:
         return stored_plan(repo.get_plan(session, plan_id))
 
 
