@@ -14,7 +14,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from functools import cache
@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, migrated
 from fastapi.testclient import TestClient
+from test_api import wait_until
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -141,14 +142,6 @@ def valid(data: dict[str, Any] | Portfolio, plan: dict[str, Any] | None) -> Plan
     parsed = Plan.model_validate(plan)
     assert validate(portfolio, parsed) == [], "plan failed the independent validator"
     return parsed
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def run_queued(db: Database, pool: LocalPool) -> int:

@@ -24,32 +24,17 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from conftest import FIXTURES
-from typer.testing import CliRunner, Result
+from test_cli import error_lines, invoke
+from test_worker_process import group_alive
 
 from bench.generator import random_portfolio
-from cli.main import app
 from models import Plan, load_portfolio
 from optimizer import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 90  # a bound for a loaded machine
 
-runner = CliRunner()
 T = TypeVar("T")
-
-
-def invoke(*args: str | Path) -> Result:
-    """Run the CLI in-process; anything but a clean exit is a crash (a stack trace for users)."""
-    result = runner.invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"vmo {' '.join(map(str, args))} crashed") from result.exception
-    for stream in (result.stdout, result.stderr):
-        assert "Traceback" not in stream
-    return result
-
-
-def error_lines(result: Result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.strip()]
 
 
 def wait_for(condition: Callable[[], T], what: str, timeout: float = WAIT_S, every: float = 0.2) -> T:
@@ -191,18 +176,6 @@ def alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state not in ("Z", "X")
-
-
-def group_alive(pgid: int) -> bool:
-    """Any process of the group still running (zombies, ended but not yet reaped, do not count)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            continue
-        if int(group) == pgid and state not in ("Z", "X"):
-            return True
-    return False
 
 
 def worker_children(pid: int) -> list[int]:
