@@ -16,8 +16,9 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ import pytest
 from conftest import FIXTURES
 from test_cli import error_lines, invoke
 from test_worker_process import group_alive
+from test_worker_process import wait_for as wait_until_truthy
 
 from bench.generator import random_portfolio
 from models import Plan, load_portfolio
@@ -37,15 +39,7 @@ WAIT_S = 90  # a bound for a loaded machine
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], what: str, timeout: float = WAIT_S, every: float = 0.2) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
+wait_for = partial(wait_until_truthy, timeout=WAIT_S, every=0.2)
 
 
 def write(path: Path, data: Any) -> Path:
