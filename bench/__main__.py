@@ -1,4 +1,4 @@
-"""`python -m bench {mkp,scale,uplift,api,all}`: benchmark tables on stdout, JSON under bench/results/."""
+"""`python -m bench COMMAND`: benchmark tables on stdout, JSON under bench/results/ (`--help` lists them)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench import api, batch, mkp, scale, uplift
+from bench import api, batch, certify, mkp, risk, scale, uplift, whatif
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(width=160)
@@ -101,6 +101,47 @@ def run_scale(
     _write("scale", {"time_limit_s": time_limit, "rows": rows})
 
 
+@app.command("certify")
+def run_certify(
+    count: Annotated[int, typer.Option(help="seeded portfolios of 30 to 80 MMPs with non-round amounts")] = 50,
+    time_limit: Annotated[float, typer.Option(help="seconds per solve of the default backend")] = 20.0,
+    cbc_time_limit: Annotated[float, typer.Option(help="seconds per CBC solve (the reference value)")] = 60.0,
+) -> None:
+    """Exact certification on real amounts: every plan proven optimal, at CBC's value."""
+    rows, summary = certify.run(count, time_limit, cbc_time_limit)
+    console.print(
+        _table(
+            f"Certification on non-round amounts, {count} portfolios, {time_limit:g} s",
+            rows,
+            {"seed": "d", "mmps": "d", "status": "s", "seconds": ".2f", "cbc_status": "s", "same_value": "d"},
+        )
+    )
+    console.print(
+        f"proven optimal: {summary['optimal']} of {summary['portfolios']}; same value as CBC: "
+        f"{summary['same_as_cbc']} (CBC proved {summary['cbc_optimal']}); slowest {summary['max_seconds']:.1f} s"
+    )
+    _write("certify", {"time_limit_s": time_limit, "rows": rows, "summary": summary})
+
+
+@app.command("whatif")
+def run_whatif(
+    count: Annotated[int, typer.Option(help="seeded portfolios")] = 20,
+    time_limit: Annotated[float, typer.Option(help="seconds per solve")] = 2.0,
+    processes: Annotated[int, typer.Option(help="solver processes, one thread each")] = 2,
+) -> None:
+    """Scenarios that only relax limits, solved as the service does: never below their base."""
+    rows, summary = whatif.run(count, time_limit, processes)
+    console.print(
+        _table(
+            f"Relaxing scenarios, {count} portfolios, {time_limit:g} s, 1 thread per solve",
+            rows,
+            {"seed": "d", "scenario": "s", "status": "s", "below_base": "d"},
+        )
+    )
+    console.print(f"scenarios below their base: {summary['below_base']} of {summary['scenarios']}")
+    _write("whatif", {"time_limit_s": time_limit, "rows": rows, "summary": summary})
+
+
 @app.command("uplift")
 def run_uplift(
     count: Annotated[int, typer.Option(help="seeded portfolios")] = 50,
@@ -116,6 +157,26 @@ def run_uplift(
         )
     )
     _write("uplift", {"time_limit_s": time_limit, "rows": rows, "summary": summary})
+
+
+@app.command("risk")
+def run_risk(
+    time_limit: Annotated[float, typer.Option(help="seconds per solve")] = 30.0,
+    seeds: Annotated[str, typer.Option(help="portfolio seeds, comma separated")] = "2001,2002",
+    sizes: Annotated[str, typer.Option(help="budget scenario counts for the priority list")] = "10,100",
+    samples: Annotated[str, typer.Option(help="sampled scenario counts for the convergence run")] = "50,200,1000",
+) -> None:
+    """A priority list over budget scenarios beside one plan (40 MMPs); sampling convergence out of sample."""
+    rows = risk.priority(time_limit, [int(s) for s in seeds.split(",")], [int(n) for n in sizes.split(",")])
+    formats = {"seed": "d", "scenarios": "d", "plan_status": "s", "plan_s": ".1f", "plan_value": ",.0f"}
+    formats |= {"priority_status": "s", "priority_s": ".1f", "priority_value": ",.0f", "priority_over_plan_pct": ".2f"}
+    console.print(_table(f"Priority list vs one plan, 40 MMPs, {time_limit:g} s per solve", rows, formats))
+    converge = risk.sampling(time_limit, int(seeds.split(",")[0]), [int(n) for n in samples.split(",")])
+    formats = {"samples": "d", "status": "s", "seconds": ".1f", "in_sample": ",.0f", "out_of_sample": ",.0f"}
+    formats |= {"vs_best_pct": ".3f"}
+    title = f"Sampling convergence: valued on {risk.EVALUATION_SAMPLES:,} other samples"
+    console.print(_table(title, converge, formats))
+    _write("risk", {"time_limit_s": time_limit, "priority": rows, "sampling": converge})
 
 
 @app.command("api")
@@ -160,6 +221,8 @@ def run_all(time_limit: Annotated[float, typer.Option()] = 10.0) -> None:
     """The tables of the README, with their default settings."""
     run_mkp(time_limit=time_limit)
     run_scale()
+    run_certify()
+    run_whatif()
     run_uplift(time_limit=time_limit)
     run_api()
     run_batch()

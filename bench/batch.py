@@ -13,21 +13,17 @@ from jobs.settings import JobSettings
 from jobs.submit import submit
 from jobs.worker import Worker
 from models import SolverSettings, load_portfolio
+from models.auth import DEFAULT_TENANT
 from models.jobs import BatchJob
-from optimizer.executors import LocalPool, SolveTask
+from runtime import SolverPool
 from storage import repo
 from storage.db import Database
+
+TENANT = DEFAULT_TENANT  # the benchmark stores in the default tenant
 
 
 def portfolios(count: int, mmps: int, quarters: int, pools: int) -> list:
     return [load_portfolio(random_portfolio(seed, mmps, quarters, pools)) for seed in range(count)]
-
-
-def _warm(pool: LocalPool, sample) -> None:
-    """Start every pool process (imports, OR-Tools load) before the clock starts."""
-    task = SolveTask(sample.model_dump(mode="json"), SolverSettings(workers=1, time_limit_s=1).model_dump(mode="json"))
-    for future in [pool.submit(task) for _ in range(pool.slots * 2)]:
-        future.result()
 
 
 def run_once(batch: list, processes: int, time_limit: float) -> dict:
@@ -37,10 +33,10 @@ def run_once(batch: list, processes: int, time_limit: float) -> dict:
         db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
         db.migrate()
         with db.session() as session:
-            job_id = submit(session, BatchJob(kind="batch", portfolios=batch, settings=settings)).id
-        pool = LocalPool(processes)
+            job_id = submit(session, TENANT, BatchJob(kind="batch", portfolios=batch, settings=settings)).id
+        pool = SolverPool(processes)
         try:
-            _warm(pool, batch[0])
+            pool.wait_ready()  # every process started and OR-Tools loaded before the clock starts
             worker = Worker(db, JobSettings(heartbeat_s=1.0), pool)
             started = time.perf_counter()
             worker.run(until_idle=True)
@@ -48,7 +44,7 @@ def run_once(batch: list, processes: int, time_limit: float) -> dict:
         finally:
             pool.close()
         with db.session() as session:
-            job = repo.get_job(session, job_id)
+            job = repo.get_job(session, TENANT, job_id)
             statuses = [p.status for p in repo.list_plans_of_job(session, job_id)]
         db.dispose()
     if job.status != "succeeded" or len(statuses) != len(batch):

@@ -170,3 +170,31 @@ def random_portfolio(seed: int, n_mmps: int, n_quarters: int, n_pools: int) -> d
         "key_results": key_results,
     }
     return data
+
+
+def unround(data: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The portfolio with every money amount nudged to an ordinary, non-round integer (816,451 rather
+    than 820,000), as real estimates and budgets are; the structure (what binds) stays as it was."""
+    rng = random.Random(seed)
+
+    def nudge(amount: Any) -> Any:
+        if isinstance(amount, list):
+            return [nudge(a) for a in amount]
+        if not amount:
+            return amount
+        return max(1, int(amount * rng.uniform(0.995, 1.005)) + rng.randint(1, 99))
+
+    out = {**data, "budget": nudge(data["budget"])}
+    out["value_streams"] = [
+        {k: nudge(v) if k in ("min_budget", "max_budget", "run_cost", "baseline_budget") else v for k, v in vs.items()}
+        for vs in data["value_streams"]
+    ]
+    out["pools"] = [{k: nudge(v) if k == "extra_cost" else v for k, v in pool.items()} for pool in data["pools"]]
+    out["mmps"] = [
+        {k: nudge(v) if k in ("value", "cost", "cost_of_delay") else v for k, v in m.items()} for m in data["mmps"]
+    ]
+    out["key_results"] = [{**k, "value_per_unit": nudge(k["value_per_unit"])} for k in data.get("key_results", [])]
+    for vs in out["value_streams"]:  # keep every stream's guardrails consistent after the nudges
+        if "max_budget" in vs and vs.get("min_budget", 0) > vs["max_budget"]:
+            vs["min_budget"] = vs["max_budget"]
+    return out

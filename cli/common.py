@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from models import PortfolioError, Problem, SolverSettings, json_path, load_portfolio, validation_problems
+from models.checks import capped
 from models.portfolio import Portfolio
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
@@ -21,13 +23,19 @@ EXIT_NO_PLAN = 1
 
 
 def fail(problems: list[Problem] | list[str]) -> None:
-    for problem in problems:
+    """One line per problem on stderr (at most the configured number, then a count of the rest), exit 2."""
+    for problem in capped(problems):  # type: ignore[arg-type]
         err.print(f"error: {problem}", markup=False)
     raise typer.Exit(EXIT_INPUT)
 
 
-def read_portfolio(path: Path, name_file: bool = False) -> Portfolio:
-    """The checked portfolio in `path`, or exit 2; `name_file`: problems name the file (many files at once)."""
+def read_portfolio(path: Path, name_file: bool = False, backlog: Backlog | None = None) -> Portfolio:
+    """The checked portfolio in `path` (JSON, an .xlsx backlog workbook or a .csv backlog), or exit 2;
+    `name_file`: problems name the file (many files at once); `backlog`: what a CSV backlog lacks."""
+    from workbooks import kind_of
+
+    if kind_of(path.name) is not None:
+        return read_backlog(path, backlog or Backlog(), name_file)
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
@@ -49,6 +57,56 @@ def read_portfolio(path: Path, name_file: bool = False) -> Portfolio:
     except PortfolioError as exc:
         fail([f"{path}: {problem}" for problem in exc.problems] if name_file else exc.problems)
     raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What a CSV backlog (the mmps sheet alone) needs from the command line."""
+
+    quarters: str | None = None
+    budget: str | None = None
+    currency: str = "USD"
+    name: str | None = None
+
+
+def read_backlog(path: Path, backlog: Backlog, name_file: bool = False) -> Portfolio:
+    """The checked portfolio of a backlog workbook or CSV; every problem at its cell (`mmps!D7: ...`), exit 2."""
+    from workbooks import kind_of, read_csv, read_workbook
+
+    data = read_bytes(path)
+    try:
+        if kind_of(path.name) == "csv":
+            name = backlog.name or path.stem
+            return read_csv(
+                data, backlog.quarters, backlog.budget, name=name, currency=backlog.currency, source=str(path)
+            )
+        return read_workbook(data, source=str(path))
+    except PortfolioError as exc:
+        fail([f"{path}: {problem}" for problem in exc.problems] if name_file else exc.problems)
+    raise AssertionError("unreachable")
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        fail([f"{path}: no such file"])
+    except IsADirectoryError:
+        fail([f"{path}: is a directory, not a file"])
+    except OSError as exc:
+        fail([f"{path}: cannot read: {exc.strerror}"])
+    raise AssertionError("unreachable")
+
+
+def write_output(path: Path, data: bytes | str) -> None:
+    """Write a whole output file, or exit 2 naming the file."""
+    try:
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    except OSError as exc:
+        fail([f"{path}: cannot write: {exc.strerror or exc}"])
 
 
 def solver_settings(**values: Any) -> SolverSettings:

@@ -20,9 +20,9 @@ from rich.table import Table
 
 from cli.common import EXIT_NO_PLAN, err, fail, read_portfolio, solver_settings, width
 from cli.render import money
-from models.plan import Plan
+from models.jobs import TERMINAL, JobStatus
+from models.plan import NO_PLAN, Plan
 
-NO_PLAN = ("infeasible", "no_solution_in_time")
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -48,24 +48,31 @@ def batch(
     workers: Annotated[int, typer.Option(min=1, max=256, help="Portfolios solved at once (processes).")] = 2,
     out: Annotated[Path | None, typer.Option(help="Write each plan to DIR/<file name>.plan.json.")] = None,
     time_limit: Annotated[float | None, typer.Option("--time-limit", help="Seconds per solve.")] = None,
-    backend: Annotated[str | None, typer.Option(help="cp-sat (default), cbc or wsjf-greedy.")] = None,
+    backend: Annotated[str | None, typer.Option(help="auto (default), cp-sat, cbc, scip or wsjf-greedy.")] = None,
     threads: Annotated[int, typer.Option(min=1, max=64, help="Solver threads per solve.")] = 1,
+    what_it_takes: Annotated[
+        bool,
+        typer.Option(
+            "--what-it-takes/--no-what-it-takes",
+            help="Work out what it would take to fund each MMP left out (within the time limit).",
+        ),
+    ] = True,
 ) -> None:
     """Solve many portfolios in parallel (a local process pool, or Ray when VMO_RAY_ADDRESS is set)."""
     from jobs.settings import JobSettings
-    from optimizer.executors import SolveTask, make_executor
+    from runtime import SolveTask, make_executor
 
     portfolios = [read_portfolio(path, name_file=True) for path in files]  # every file is checked before any solve
     names = _output_names(files)
-    settings = solver_settings(time_limit_s=time_limit, backend=backend, workers=threads)
+    settings = solver_settings(time_limit_s=time_limit, backend=backend, workers=threads, what_it_takes=what_it_takes)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    executor = make_executor(workers, JobSettings().ray_address)
+    executor = make_executor(workers, JobSettings().ray_address, threads_per_task=threads)
     plans: dict[int, Plan] = {}
     futures: dict[Future, int] = {}
     try:
         for i, portfolio in enumerate(portfolios):
-            task = SolveTask(portfolio.model_dump(mode="json"), settings.model_dump(mode="json"))
+            task = SolveTask.of(portfolio, settings)
             futures[executor.submit(task)] = i
         with _progress(err) as progress:
             bar = progress.add_task("solving", total=len(portfolios))
@@ -141,13 +148,11 @@ def worker(
     """Run queued jobs until stopped (Ctrl-C or SIGTERM hands the current job back to the queue)."""
     from jobs.settings import JobSettings
     from jobs.worker import Worker
-    from storage.db import Database
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     overrides = {"worker_processes": processes, "database_url": database_url, "ray_address": ray_address}
     settings = JobSettings(**{k: v for k, v in overrides.items() if v is not None})
-    db = Database(settings.url)
-    db.migrate()
+    db = open_database(settings)
     runner = Worker(db, settings)
     for signum in (signal.SIGTERM, signal.SIGINT):
         # From a thread: a handler runs between two bytecodes of the main thread, maybe inside the
@@ -172,9 +177,13 @@ def jobs(
     follow: Annotated[bool, typer.Option("--follow", help="Show progress until the job ends.")] = False,
     cancel: Annotated[bool, typer.Option("--cancel", help="Cancel the job.")] = False,
     status: Annotated[str | None, typer.Option(help="List only jobs with this status.")] = None,
+    key: Annotated[
+        str | None, typer.Option(envvar="VMO_API_KEY", help="The API key to call the service with (VMO_API_KEY).")
+    ] = None,
 ) -> None:
     """List the jobs of a running service, or show, follow or cancel one."""
-    with httpx.Client(base_url=url, timeout=30) as client:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
         if job_id is None:
             _job_table(_call(client, "GET", "/v1/jobs", params={"status": status} if status else None)["jobs"])
             return
@@ -182,7 +191,7 @@ def jobs(
         if follow:
             job = _follow(client, job)
         _job_table([job])
-        if job["status"] in ("failed", "canceled"):
+        if job["status"] in (JobStatus.FAILED, JobStatus.CANCELED):
             raise typer.Exit(EXIT_NO_PLAN)
 
 
@@ -206,7 +215,7 @@ def _follow(client: httpx.Client, job: dict[str, Any], poll_s: float = 1.0) -> d
         bar = progress.add_task(f"job {job['id'][:8]}", total=job["progress"]["total"])
         while True:
             progress.update(bar, completed=job["progress"]["done"], description=f"job {job['id'][:8]} {job['status']}")
-            if job["status"] in ("succeeded", "failed", "canceled"):
+            if job["status"] in TERMINAL:
                 return job
             time.sleep(poll_s)
             job = _call(client, "GET", f"/v1/jobs/{job['id']}")
@@ -222,6 +231,18 @@ def _job_table(jobs: list[dict[str, Any]]) -> None:
         done = f"{p['done']}/{p['total']}" + (f" ({p['failed']} failed)" if p.get("failed") else "")
         table.add_row(job["id"], job["kind"], job["status"], done, best, job["created_at"][:19], job.get("error") or "")
     Console(highlight=False, emoji=False, width=width()).print(table)
+
+
+def open_database(settings: Any) -> Any:
+    """The migrated database, waiting for it to answer (bounded, logged); a fault is one line and exit 2."""
+    from storage.db import Database, StorageFault
+
+    try:
+        db = Database(settings.url)
+        db.migrate_when_reachable(settings.database_wait_s, logging.getLogger("vmo.storage"))
+        return db
+    except StorageFault as exc:
+        fail([str(exc)])
 
 
 def start_worker_process() -> Any:
@@ -241,3 +262,41 @@ def _stop_with_parent(parent_pid: int, stop) -> None:
         stop()
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+class WorkerSupervisor:
+    """`vmo serve`'s worker, started again when it dies (a crash, the OOM killer): waits 1 s, doubling while it
+    keeps dying at once, up to a minute. Stopped with the server."""
+
+    def __init__(self, start: Any):
+        self._start = start
+        self._stopping = threading.Event()
+        self.process = start()
+        self.started = time.monotonic()
+        self.restarts = 0
+        threading.Thread(target=self._watch, name="worker-supervisor", daemon=True).start()
+
+    def _watch(self) -> None:
+        log = logging.getLogger("vmo.serve")
+        delay = 0.5  # doubled to 1 s for the first death
+        while not self._stopping.wait(1.0):
+            code = self.process.poll()
+            if code is None:
+                continue
+            delay = min(delay * 2, 60.0) if time.monotonic() - self.started < 30 else 1.0
+            log.error("the job worker (pid %d) ended with exit code %s; starting a new one in %.0f s",
+                      self.process.pid, code, delay)  # fmt: skip
+            if self._stopping.wait(delay):
+                return
+            self.process, self.started = self._start(), time.monotonic()
+            self.restarts += 1
+
+    def stop(self) -> None:
+        import subprocess
+
+        self._stopping.set()
+        self.process.terminate()  # the worker hands its current job back to the queue
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()

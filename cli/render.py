@@ -3,41 +3,42 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from models.plan import Plan
+from models.plan import NO_PLAN, Plan, SolverStatus
 from models.portfolio import Portfolio
+from reports.money import money, percent, units
 
-STATUS_STYLE = {"optimal": "bold green", "feasible": "bold yellow"}
-
-
-def money(amount: Decimal | None, currency: str = "") -> str:
-    if amount is None:
-        return "-"
-    text = f"{amount:,.2f}".removesuffix(".00")
-    return f"{text} {currency}".strip()
+STATUS_STYLE = {SolverStatus.OPTIMAL: "bold green", SolverStatus.FEASIBLE: "bold yellow"}
 
 
 def render_plan(console: Console, p: Portfolio, plan: Plan) -> None:
     """Status and value first, then budget, schedule, capacity, key results and reasons."""
     style = STATUS_STYLE.get(plan.status, "bold red")
     console.print(f"[bold]{escape(p.name)}[/bold]: [{style}]{plan.status}[/{style}]")
-    if plan.status in ("infeasible", "no_solution_in_time"):
+    if plan.status in NO_PLAN:
         for reason in plan.explanation.infeasibility or ["no plan was found within the time limit"]:
             console.print(f"  - {reason}", markup=False)
         return
     _headline(console, p, plan)
+    if plan.risk is not None:
+        _risk_lines(console, p, plan)
+    if plan.as_of is not None and p.first_planned:
+        done = f"; done: {', '.join(plan.done)}" if plan.done else ""
+        console.print(f"as of {plan.as_of}: the quarters before it are history{done}", markup=False)
+    if plan.in_flight:
+        console.print(_in_flight_table(p, plan))
     console.print(_budget_table(p, plan))
     console.print(_schedule_table(p, plan))
-    console.print(_capacity_table(p, plan))
+    if p.pools:
+        console.print(_capacity_table(p, plan))
     if plan.key_results:
         console.print(_key_result_table(plan))
     if plan.not_selected:
-        console.print(_not_selected_table(plan))
+        console.print(_not_selected_table(p, plan))
     if plan.explanation.binding:
         console.print("[bold]Binding[/bold]")
         for line in plan.explanation.binding:
@@ -45,15 +46,112 @@ def render_plan(console: Console, p: Portfolio, plan: Plan) -> None:
 
 
 def _headline(console: Console, p: Portfolio, plan: Plan) -> None:
+    """Line 2: what the optimizer adds over the WSJF ranking; then value, bound and gap; then the count."""
     c = p.currency
-    gap = "-" if plan.gap is None else f"{plan.gap:.4%}"
+    console.print(_baseline_line(p, plan), markup=False)
+    gap = "-" if plan.gap is None else percent(plan.gap, 2)
+    penalty = f", change penalty {money(-plan.value.change_penalty)}" if plan.value.change_penalty else ""
+    penalty += f", salvage {money(plan.value.salvage)}" if plan.value.salvage else ""
     console.print(
         f"value {money(plan.objective, c)} (MMPs {money(plan.value.mmps)}, key results "
-        f"{money(plan.value.key_results)}, change penalty -{money(plan.value.change_penalty)}); "
+        f"{money(plan.value.key_results)}{penalty}); "
         f"bound {money(plan.bound, c)}, gap {gap}; "
-        f"{plan.solver.backend} in {plan.solver.time_s:.2f} s (limit {plan.solver.time_limit_s:g} s)"
+        f"{plan.solver.backend} in {plan.solver.time_s:.2f} s (limit {plan.solver.time_limit_s:g} s)",
+        markup=False,
     )
-    console.print(f"{len(plan.selected)} of {len(p.mmps)} MMPs funded")
+    console.print(f"{len(plan.selected)} of {len(p.mmps) - len(plan.done)} MMPs funded")
+
+
+MAX_SCENARIO_ROWS = 12  # more scenarios (samples of value ranges) are summarised by their percentiles only
+
+
+def _risk_lines(console: Console, p: Portfolio, plan: Plan) -> None:
+    """An uncertain portfolio: the value is the risk measure over the scenarios; its figures, the priority
+    list, how robust the choices are, and (for a few scenarios) each scenario's outcome."""
+    r, c = plan.risk, p.currency
+    assert r is not None
+    measure = {
+        "expectation": "expected value",
+        "cvar": f"(1 - {p.risk.weight:g}) x expected value + {p.risk.weight:g} x CVaR at {p.risk.alpha:g}",
+        "wasserstein": f"worst expected value within Wasserstein distance {p.risk.radius:g}",
+    }[r.measure]
+    console.print(f"over {len(plan.scenarios)} scenarios, decision '{r.decision}', value = {measure}", markup=False)
+    line = (
+        f"  expected {money(r.expected, c)}; P10 / P50 / P90 {money(r.p10)} / {money(r.p50)} / {money(r.p90)}; "
+        f"VaR {money(r.var)}, CVaR {money(r.cvar)} at {r.alpha:g}"
+    )
+    if r.worst_case is not None:
+        line += f"; worst case {money(r.worst_case)} (multiplier {r.multiplier:g} per unit of distance)"
+    console.print(line, markup=False)
+    if r.value_of_information is not None:
+        proven = "" if r.information_proven else " (not proven)"
+        console.print(
+            f"  knowing the scenario in advance would be worth {money(r.value_of_information, c)}{proven} "
+            f"(each scenario's own optimum: {money(r.wait_and_see)} expected)",
+            markup=False,
+        )
+    if plan.priority:
+        console.print(f"  priority: {' > '.join(plan.priority)}", markup=False)
+    if plan.robustness:
+        by_label: dict[str, list[str]] = defaultdict(list)
+        for row in plan.robustness:
+            by_label[row.label].append(row.mmp)
+        console.print(
+            f"  robustness: {len(by_label['core'])} core, {len(by_label['borderline'])} borderline "
+            f"({', '.join(by_label['borderline']) or 'none'}), {len(by_label['exterior'])} exterior",
+            markup=False,
+        )
+    if len(plan.scenarios) <= MAX_SCENARIO_ROWS:
+        console.print(_scenario_table(p, plan))
+
+
+def _scenario_table(p: Portfolio, plan: Plan) -> Table:
+    t = Table(title=f"Scenarios ({p.currency})", title_justify="left")
+    for col in ("scenario", "probability", "funded", "value", "own optimum"):
+        t.add_column(col, justify="left" if col == "scenario" else "right")
+    for o in plan.scenarios:
+        t.add_row(escape(o.id), f"{o.probability:g}", str(len(o.funded)), money(o.value), money(o.own_value))
+    return t
+
+
+def _baseline_line(p: Portfolio, plan: Plan) -> str:
+    c, b = p.currency, plan.baseline
+    if plan.solver.backend == "wsjf-greedy":
+        return "this is the WSJF ranking's own plan (solve with cp-sat or cbc to see what the optimizer adds)"
+    if b is None:
+        return "WSJF ranking: no plan that keeps every rule, so no comparison"
+    share = "" if b.uplift_percent is None else f" ({percent(b.uplift_percent / 100, 1, sign=True)})"
+    return f"vs the WSJF ranking: {money(b.uplift, c, sign=True)}{share}, {money(b.value, c)} with the ranking"
+
+
+def _label(p: Portfolio, mmp_id: str) -> str:
+    """'Name (id)' with the marks of mandatory and currently planned work, escaped for rich."""
+    m = next(x for x in p.mmps if x.id == mmp_id)
+    text = f"{m.name} ({mmp_id})" if m.name else mmp_id
+    marks = (["mandatory"] if m.mandatory else []) + (["in the current plan"] if mmp_id in p.baseline_plan else [])
+    return escape(text) + "".join(f" [bold magenta]\\[{mark}][/bold magenta]" for mark in marks)
+
+
+def _in_flight_table(p: Portfolio, plan: Plan) -> Table:
+    """Pivot or persevere: which in-flight work continues, which stops, and why."""
+    t = Table(title=f"In flight as of {escape(plan.as_of or p.quarters[0])} ({p.currency})", title_justify="left")
+    for col, justify in (("MMP", "left"), ("started", "left"), ("decision", "left"), ("remaining cost", "right")):
+        t.add_column(col, justify=justify)
+    t.add_column("value", justify="right")
+    t.add_column("why", justify="left")
+    reasons = {n.mmp: n.reason for n in plan.not_selected}
+    stoppable = {m.id for m in p.mmps if m.stoppable}
+    for r in plan.in_flight:
+        stop = r.decision == "stop"
+        if stop:
+            why = reasons.get(r.mmp, "")
+        elif r.mmp in stoppable:
+            why = f"persevere: what stopping frees buys less than its value less the salvage ({money(r.salvage_value)})"
+        else:
+            why = "not stoppable: it continues on its start"
+        decision = "[bold red]stop[/bold red]" if stop else "[green]continue[/green]"
+        t.add_row(_label(p, r.mmp), escape(r.started), decision, money(r.remaining_cost), money(r.value), escape(why))
+    return t
 
 
 def _budget_table(p: Portfolio, plan: Plan) -> Table:
@@ -64,19 +162,20 @@ def _budget_table(p: Portfolio, plan: Plan) -> Table:
     rows = defaultdict(dict)
     for r in plan.budget:
         rows[r.value_stream][r.quarter] = f"{money(r.allocated)} / {money(r.spent)}"
+    history = set(p.quarters[: p.first_planned])  # before as_of: nothing decided (the actuals say what was spent)
     for vs, cells in rows.items():
-        t.add_row(escape(vs), *(cells[q] for q in p.quarters))
+        t.add_row(escape(vs), *("[dim]history[/dim]" if q in history else cells[q] for q in p.quarters))
     reserve = {r.quarter: money(r.unallocated) for r in plan.reserve}
-    t.add_row("[italic]unallocated[/italic]", *(reserve[q] for q in p.quarters))
+    t.add_row("[italic]unallocated[/italic]", *("" if q in history else reserve[q] for q in p.quarters))
     return t
 
 
 def _schedule_table(p: Portfolio, plan: Plan) -> Table:
-    t = Table(title="Funded MMPs by start quarter", title_justify="left")
+    t = Table(title=f"Funded MMPs by start quarter ({p.currency})", title_justify="left")
     for col, justify in (("start", "left"), ("MMP", "left"), ("finish", "left"), ("value", "right"), ("cost", "right")):
         t.add_column(col, justify=justify)
     for s in plan.selected:
-        t.add_row(escape(s.start), escape(s.mmp), escape(s.finish), money(s.value), money(s.cost))
+        t.add_row(escape(s.start), _label(p, s.mmp), escape(s.finish), money(s.value), money(s.cost))
     return t
 
 
@@ -87,10 +186,11 @@ def _capacity_table(p: Portfolio, plan: Plan) -> Table:
         t.add_column(escape(q), justify="right")
     rows = defaultdict(dict)
     for r in plan.capacity:
-        extra = f" +{r.purchased:g}" if r.purchased else ""
-        rows[r.pool][r.quarter] = f"{r.used:g} / {r.available:g}{extra}"
+        extra = f" +{units(r.purchased)}" if r.purchased else ""
+        rows[r.pool][r.quarter] = f"{units(r.used)} / {units(r.available)}{extra}"
+    history = set(p.quarters[: p.first_planned])
     for pool, cells in rows.items():
-        t.add_row(escape(pool), *(cells[q] for q in p.quarters))
+        t.add_row(escape(pool), *("[dim]history[/dim]" if q in history else cells[q] for q in p.quarters))
     return t
 
 
@@ -98,17 +198,25 @@ def _key_result_table(plan: Plan) -> Table:
     t = Table(title="Key results", title_justify="left")
     t.add_column("key result")
     t.add_column("achieved / target", justify="right")
+    t.add_column("before as_of", justify="right")
     for k in plan.key_results:
-        t.add_row(escape(k.id), f"{k.achieved:g} / {k.target:g}")
+        t.add_row(escape(k.id), f"{units(k.achieved)} / {units(k.target)}", units(k.before_as_of))
     return t
 
 
-def _not_selected_table(plan: Plan) -> Table:
-    t = Table(title="Not funded, and why", title_justify="left")
+def _not_selected_table(p: Portfolio, plan: Plan) -> Table:
+    """Highest value first: the MMPs a VMO lead asks about."""
+    t = Table(title=f"Not funded, and why (by value, {p.currency})", title_justify="left")
     t.add_column("MMP")
+    t.add_column("value", justify="right")
     t.add_column("reason")
-    for n in plan.not_selected:
-        t.add_row(escape(n.mmp), escape(n.reason))
+    takes = any(n.needs is not None for n in plan.not_selected)
+    if takes:
+        t.add_column("what it would take")
+    value = {m.id: m.outcome_value for m in p.mmps}
+    for n in sorted(plan.not_selected, key=lambda n: (-value[n.mmp], n.mmp)):
+        cells = [_label(p, n.mmp), money(value[n.mmp]), escape(n.reason)]
+        t.add_row(*cells, *([escape(n.what_it_takes(money, units))] if takes else []))
     return t
 
 
@@ -125,7 +233,7 @@ def render_whatif(console: Console, p: Portfolio, response) -> None:
             escape(s.name),
             s.summary.status,
             money(s.summary.objective),
-            "-" if d.value_delta is None else f"{d.value_delta:+,.0f}",
+            money(d.value_delta, sign=True),
             _gap(s.summary.gap),
             str(s.summary.selected),
             escape(", ".join(d.added)),
@@ -134,7 +242,7 @@ def render_whatif(console: Console, p: Portfolio, response) -> None:
         )
     console.print(t)
     for s in response.scenarios:
-        shifts = [f"{b.value_stream} {b.quarter} {b.delta:+,}" for b in s.diff.budget_shifts]
+        shifts = [f"{b.value_stream} {b.quarter} {money(b.delta, p.currency, sign=True)}" for b in s.diff.budget_shifts]
         if shifts:
             console.print(f"{escape(s.name)}: budget shifted " + escape("; ".join(shifts)))
 
@@ -145,7 +253,7 @@ def render_frontier(console: Console, p: Portfolio, response) -> None:
     for col in ("total budget", "status", "value", "gap", "funded", "value per extra unit"):
         t.add_column(col, justify="left" if col == "status" else "right")
     for point in response.points:
-        marginal = "-" if point.marginal_value is None else f"{point.marginal_value:.3f}"
+        marginal = "-" if point.marginal_value is None else f"{point.marginal_value:,.3f}"
         t.add_row(
             money(point.budget),
             point.status,
@@ -162,4 +270,4 @@ def render_frontier(console: Console, p: Portfolio, response) -> None:
 
 
 def _gap(gap: float | None) -> str:
-    return "-" if gap is None else f"{gap:.2%}"
+    return "-" if gap is None else percent(gap, 2)

@@ -1,4 +1,4 @@
-"""A job's result: its plans in part order and the report its kind calls for."""
+"""A job's result: its plans in part order, assembled by the job's study into the report of its kind."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from models.jobs import JobResult, JobView, PartView, Progress, Reoptimized, WithoutPenalty
+from jobs.submit import whatif_request
+from models.jobs import BatchJob, FrontierJob, JobResult, JobView, PartView, Progress, Reoptimized, Replanned
 from models.plan import Plan
-from models.scenarios import ScenarioResult, WhatIfResponse
-from optimizer.frontier import frontier_response
-from optimizer.whatif import diff, summarize
+from models.portfolio import Portfolio
+from models.studies import ReoptimizeRequest, ReplanItem
+from optimizer.studies.cycle import compare
+from optimizer.studies.frontier import FrontierStudy
+from optimizer.studies.reoptimize import ReoptimizeStudy
+from optimizer.studies.whatif import WhatIfStudy
 from storage import repo
-from storage.tables import JobPartRow, JobRow, PortfolioVersionRow
+from storage.tables import JobPartRow, JobRow
 
 
 def job_view(job: JobRow) -> JobView:
@@ -40,7 +44,7 @@ def job_view(job: JobRow) -> JobView:
 def job_result(session: Session, job: JobRow) -> JobResult:
     """Everything finished so far; parts that did not finish have no plan (None)."""
     parts = repo.parts_of(session, job.id)
-    plans = [_plan(session, part) for part in parts]
+    plans = [_plan(session, job.tenant_id, part) for part in parts]
     result = JobResult(
         id=job.id,
         kind=job.kind,
@@ -50,118 +54,85 @@ def job_result(session: Session, job: JobRow) -> JobResult:
             PartView(index=p.index, status=p.status, label=p.label, plan_id=p.plan_id, error=p.error) for p in parts
         ],
     )
-    if job.kind == "batch" and any("changes" in part.spec for part in parts):
-        result.whatif = _whatif(parts, plans)
+    if job.kind == "batch" and job.request.get("scenarios") is not None:
+        result.whatif = WhatIfStudy().assemble(whatif_request(BatchJob.model_validate(job.request)), plans)
     elif job.kind == "frontier":
-        finished = [(Decimal(part.spec["total_budget"]), plan) for part, plan in zip(parts, plans) if plan]
-        result.frontier = frontier_response([b for b, _ in finished], [plan for _, plan in finished])
+        result.frontier = FrontierStudy().assemble(FrontierJob.model_validate(job.request), plans)
     elif job.kind == "reoptimize":
-        result.reoptimized = _reoptimized(session, parts, plans)
+        result.reoptimized = _reoptimized(session, job.tenant_id, parts, plans)
+    elif job.kind == "replan":
+        result.replanned = _replanned(session, job.tenant_id, parts, plans)
     return result
 
 
-def _plan(session: Session, part: JobPartRow) -> Plan | None:
-    return None if part.plan_id is None else Plan.model_validate(repo.get_plan(session, part.plan_id).document)
-
-
-def _whatif(parts: list[JobPartRow], plans: list[Plan | None]) -> WhatIfResponse | None:
-    """The base plan's summary and each finished scenario's summary and differences from it."""
-    base, *others = plans
-    if base is None:
-        return None
-    scenarios = [
-        ScenarioResult(name=part.label, summary=summarize(plan), diff=diff(base, plan))
-        for part, plan in zip(parts[1:], others)
-        if plan is not None
-    ]
-    return WhatIfResponse(base=summarize(base), scenarios=scenarios)
-
-
-def outcome_value(plan: Plan | None) -> Decimal | None:
-    """What a plan earns (MMPs and key results), before any change penalty."""
-    if plan is None or plan.objective is None:
-        return None
-    return plan.value.mmps + plan.value.key_results
-
-
-def _reoptimized(session: Session, parts: list[JobPartRow], plans: list[Plan | None]) -> list[Reoptimized]:
-    """One report per re-planned portfolio: the penalized part, and its unpenalized twin when compared."""
+def _replanned(session: Session, tenant: str, parts: list[JobPartRow], plans: list[Plan | None]) -> list[Replanned]:
+    """Per re-planned portfolio: its as-of version, the plan of record and what the re-plan changes (a portfolio
+    deleted since has no report)."""
     reports = []
-    by_index = {part.index: (part, plan) for part, plan in zip(parts, plans)}
-    for part, plan in zip(parts, plans):
-        if part.spec.get("compare"):
+    for part, plan in zip(parts, plans, strict=True):
+        try:
+            version = repo.version_by_id(session, tenant, part.spec["version_id"])
+            record = repo.get_plan(session, tenant, part.spec["baseline_plan_id"])
+        except repo.NotFound:
             continue
-        twin = by_index.get(part.index + 1)
-        free = twin if twin is not None and twin[0].spec.get("compare") else None
-        reports.append(_reoptimized_one(session, part, plan, free))
+        changes = None
+        if plan is not None and plan.objective is not None:
+            portfolio = Portfolio.model_validate(version.document)
+            changes = compare(Plan.model_validate(record.document), plan, portfolio)
+        reports.append(
+            Replanned(
+                portfolio_id=version.portfolio_id,
+                version=version.version,
+                parent_id=record.id,
+                plan_id=part.plan_id,
+                comparison=changes,
+            )
+        )
     return reports
 
 
-def _reoptimized_one(
-    session: Session, part: JobPartRow, plan: Plan | None, free: tuple[JobPartRow, Plan | None] | None
-) -> Reoptimized:
-    baseline_row = repo.get_plan(session, part.spec["baseline_plan_id"])
-    baseline = Plan.model_validate(baseline_row.document)
-    version = session.get(PortfolioVersionRow, part.spec["version_id"])
-    own = part.spec["change_penalty"]
-    penalty = Decimal(own) if own is not None else Decimal(str(version.document.get("change_penalty", 0)))
-    changes = diff(baseline, plan) if outcome_value(plan) is not None else None
-    changed = _changed(changes)
-    without = None
-    if free is not None:
-        free_part, free_plan = free
-        free_changes = diff(baseline, free_plan) if free_plan is not None and free_plan.objective is not None else None
-        without = WithoutPenalty(
-            plan_id=free_part.plan_id, changed=_changed(free_changes), value=outcome_value(free_plan)
-        )
-    report = Reoptimized(
-        portfolio_id=baseline_row.portfolio_id,
-        version=version.version,
-        baseline_plan_id=baseline_row.id,
-        plan_id=part.plan_id,
-        status=plan.status if plan is not None else None,
-        change_penalty=penalty,
-        changed=changed,
-        changes=changes,
-        value=outcome_value(plan),
-        baseline_value=outcome_value(baseline),
-        without_penalty=without,
-        summary="",
-    )
-    report.summary = summary_text(report)
-    return report
+def _plan(session: Session, tenant: str, part: JobPartRow) -> Plan | None:
+    if part.plan_id is None:
+        return None
+    return Plan.model_validate(repo.get_plan(session, tenant, part.plan_id).document)
 
 
-def _changed(changes) -> int:
-    """MMPs whose selection or start differs from the baseline plan."""
-    if changes is None:
-        return 0
-    return len(changes.added) + len(changes.dropped) + len(changes.moved)
-
-
-def summary_text(r: Reoptimized) -> str:
-    """One sentence a planner can read out: what changes, what it earns, what the penalty saved."""
-    if r.plan_id is None or r.value is None:
-        return "no re-optimized plan: the part did not finish or found no plan"
-    text = f"{r.changed} MMP(s) change against the current plan; the new plan earns {_money(r.value)}"
-    if r.baseline_value is not None:
-        text += f" (current plan: {_money(r.baseline_value)})"
-    w = r.without_penalty
-    if w is not None and w.value is not None:
-        gain = w.value - r.value
-        if w.changed > r.changed and gain > 0:
-            text += (
-                f"; without the change penalty {w.changed} MMP(s) would change for {_money(gain)} more"
-                f" value, so the penalty keeps {w.changed - r.changed} more MMP(s) as teams planned them"
+def _reoptimized(session: Session, tenant: str, parts: list[JobPartRow], plans: list[Plan | None]) -> list[Reoptimized]:
+    """One report per re-planned portfolio (its penalized part, and its comparison part when compared). A
+    portfolio deleted since (DELETE /v1/portfolios/{id}) has no report: its versions and plans are gone."""
+    penalized = [part for part in parts if not part.spec.get("comparison")]
+    compare = len(penalized) < len(parts)
+    step = 2 if compare else 1
+    items, rows, kept_plans = [], [], []
+    for k, part in enumerate(penalized):
+        try:
+            version = repo.version_by_id(session, tenant, part.spec["version_id"])
+            baseline = repo.get_plan(session, tenant, part.spec["baseline_plan_id"])
+        except repo.NotFound:
+            continue
+        penalty = part.spec["variant"].get("change_penalty")
+        items.append(
+            ReplanItem(
+                label=part.label or "",
+                portfolio=Portfolio.model_validate(version.document),
+                baseline=Plan.model_validate(baseline.document),
+                change_penalty=None if penalty is None else Decimal(str(penalty)),
             )
-        elif w.changed > r.changed:
-            text += f"; without the change penalty {w.changed} MMP(s) would change, for no more value"
-        elif w.changed == r.changed:
-            text += f"; without the change penalty {w.changed} MMP(s) would change too: the penalty changes nothing"
-        else:
-            text += f"; without the change penalty {w.changed} MMP(s) would change"
-    return text + "."
-
-
-def _money(amount: Decimal) -> str:
-    return f"{amount:,.2f}"
+        )
+        rows.append((k, version, baseline))
+        kept_plans += plans[k * step : k * step + step]
+    outcomes = ReoptimizeStudy().assemble(ReoptimizeRequest(items=items, compare=compare), kept_plans)
+    reports = []
+    for outcome, (k, version, baseline) in zip(outcomes, rows, strict=True):
+        if outcome.without_penalty is not None:
+            outcome.without_penalty.plan_id = parts[k * step + 1].plan_id
+        reports.append(
+            Reoptimized(
+                **outcome.model_dump(),
+                portfolio_id=baseline.portfolio_id,
+                version=version.version,
+                baseline_plan_id=baseline.id,
+                plan_id=parts[k * step].plan_id,
+            )
+        )
+    return reports

@@ -19,6 +19,15 @@ class JobSettings(BaseSettings):
     heartbeat_s: float = Field(2.0, gt=0, description="How often a worker renews its lease and checks for cancel.")
     max_attempts: int = Field(3, ge=1, description="Workers lost on one job before it is marked failed.")
     poll_s: float = Field(1.0, gt=0, description="How often an idle worker looks for queued jobs.")
+    job_retention_days: float = Field(
+        30.0, ge=0, description="Finished jobs and their parts are deleted this long after they end (0: kept)."
+    )
+    database_wait_s: float = Field(
+        60.0, ge=0, description="How long `vmo serve` and `vmo worker` wait for the database."
+    )
+    max_backoff_s: float = Field(
+        15.0, gt=0, description="Longest wait between a worker's tries while the database is down."
+    )
 
     @property
     def url(self) -> str:

@@ -1,124 +1,161 @@
-"""Turn a job request into stored parts: check everything first, then store portfolios, job and parts at once.
+"""Turn a job request into stored parts: the study plans the tasks (checking everything first), then the
+portfolios, the job and one part per task are stored at once.
 
-Part specs (plain data, stored with each part):
-  {"version_id": V}                                   solve a stored portfolio version
-  {"version_id": V, "scenario": name, "changes": [...]}  a scenario of it (after part 0, its base)
-  {"version_id": V, "total_budget": "1200000.00"}       it at another total budget (a frontier point)
-  {"version_id": V, "baseline_plan_id": P, "change_penalty": "50000" | null}
-                                                      re-plan it close to stored plan P
+A part's spec is plain data: {"version_id": V, "variant": {...}} solves stored portfolio version V as
+changed by the variant (see models/studies.py); a re-optimization's parts add "baseline_plan_id" (the
+plan it stays close to, for lineage) and, for the plan solved without the penalty, "comparison": true.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass, field
+from typing import Any
+
 from sqlalchemy.orm import Session
 
-from models import PortfolioError, Problem, check_portfolio
-from models.jobs import BatchJob, FrontierJob, ReoptimizeJob
-from models.portfolio import Portfolio
+from models import PortfolioError, Problem, load_portfolio
+from models.jobs import BatchJob, FrontierJob, ReoptimizeJob, ReplanJob
+from models.plan import Plan
+from models.portfolio import Portfolio, QuarterActuals
 from models.scenarios import WhatIfRequest
-from optimizer.frontier import budget_points
-from optimizer.whatif import scenario_portfolios
+from models.studies import ReoptimizeRequest, ReplanItem
+from optimizer.studies import StudyTask
+from optimizer.studies.batch import BatchStudy
+from optimizer.studies.cycle import as_of_portfolio, replan_task
+from optimizer.studies.frontier import FrontierStudy
+from optimizer.studies.reoptimize import ReoptimizeStudy
+from optimizer.studies.whatif import WhatIfStudy
 from storage import repo
-from storage.tables import JobPartRow, JobRow, PlanRow
+from storage.tables import JobPartRow, JobRow
 
 
-def submit(session: Session, request: BatchJob | FrontierJob | ReoptimizeJob) -> JobRow:
-    """Store the job and its parts (queued). Raises PortfolioError (paths into the request) before storing
-    anything when a portfolio, scenario or referenced record is not usable."""
+@dataclass
+class Planned:
+    """A job's tasks, with what storage already knows about them."""
+
+    tasks: list[StudyTask]
+    versions: dict[int, str] = field(default_factory=dict)
+    """id(portfolio) -> stored version id, for portfolios already stored (a re-optimization's)."""
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+    """Per task, extra spec fields (a re-optimization's baseline plan id)."""
+
+
+def submit(
+    session: Session,
+    tenant: str,
+    request: BatchJob | FrontierJob | ReoptimizeJob | ReplanJob,
+    quotas: repo.Quotas = repo.NO_QUOTAS,
+) -> JobRow:
+    """Store the job of `tenant` and its parts (queued). Raises PortfolioError (paths into the request) before
+    storing anything when a portfolio, scenario or referenced record is not usable (another tenant's portfolio
+    is as unknown as one never stored), and QuotaExceeded when the tenant is at a quota."""
+    planned = plan_job(session, tenant, request)
+    repo.check_job_room(session, tenant, quotas, len(planned.tasks))
+    new = {id(task.portfolio) for task in planned.tasks} - set(planned.versions)
+    repo.check_room(session, tenant, quotas, portfolios=len(new), versions=len(new))
+    parts = _parts(session, tenant, planned)
+    request_json = request.model_dump(mode="json", by_alias=True)
+    return repo.add_job(session, tenant, request.kind, request_json, request.settings, parts)
+
+
+def plan_job(session: Session, tenant: str, request: BatchJob | FrontierJob | ReoptimizeJob | ReplanJob) -> Planned:
     if isinstance(request, BatchJob) and request.portfolios is not None:
-        parts = _batch_parts(session, request.portfolios)
-    elif isinstance(request, BatchJob):
-        parts = _scenario_parts(session, request)
-    elif isinstance(request, FrontierJob):
-        parts = _frontier_parts(session, request)
-    else:
-        parts = _reoptimize_parts(session, request)
-    return repo.add_job(session, request.kind, request.model_dump(mode="json", by_alias=True), request.settings, parts)
+        return Planned(BatchStudy().tasks(request.portfolios))
+    if isinstance(request, BatchJob):
+        return Planned(WhatIfStudy().tasks(whatif_request(request)))
+    if isinstance(request, FrontierJob):
+        return Planned(FrontierStudy().tasks(request))
+    if isinstance(request, ReplanJob):
+        return _replan(session, tenant, request)
+    return _reoptimize(session, tenant, request)
 
 
-def _checked(portfolio: Portfolio, path: str) -> list[Problem]:
-    return [Problem(path + p.path[1:], p.message) for p in check_portfolio(portfolio)]
+def whatif_request(request: BatchJob) -> WhatIfRequest:
+    """A scenario batch is a what-if study."""
+    return WhatIfRequest(portfolio=request.portfolio, scenarios=request.scenarios, settings=request.settings)
 
 
-def _raise_if(problems: list[Problem]) -> None:
-    if problems:
-        raise PortfolioError(problems)
-
-
-def _batch_parts(session: Session, portfolios: list[Portfolio]) -> list[JobPartRow]:
-    _raise_if([p for i, portfolio in enumerate(portfolios) for p in _checked(portfolio, f"$.portfolios[{i}]")])
-    versions = [repo.add_portfolio(session, portfolio) for portfolio in portfolios]
-    return [
-        JobPartRow(index=i, label=p.name, spec={"version_id": v.id})
-        for i, (p, v) in enumerate(zip(portfolios, versions))
-    ]
-
-
-def _scenario_parts(session: Session, request: BatchJob) -> list[JobPartRow]:
-    scenario_portfolios(WhatIfRequest(portfolio=request.portfolio, scenarios=request.scenarios))  # raises
-    version = repo.add_portfolio(session, request.portfolio)
-    base = JobPartRow(index=0, label="base", spec={"version_id": version.id})
-    scenarios = [
-        JobPartRow(
-            index=i,
-            label=s.name,
-            after=0,
-            spec={"version_id": version.id, "scenario": s.name, "changes": s.model_dump(mode="json")["changes"]},
-        )
-        for i, s in enumerate(request.scenarios, start=1)
-    ]
-    return [base, *scenarios]
-
-
-def _frontier_parts(session: Session, request: FrontierJob) -> list[JobPartRow]:
-    _raise_if(_checked(request.portfolio, "$.portfolio"))
-    version = repo.add_portfolio(session, request.portfolio)
-    return [
-        JobPartRow(index=i, label=f"budget {b}", spec={"version_id": version.id, "total_budget": str(b)})
-        for i, b in enumerate(budget_points(request))
-    ]
-
-
-def _reoptimize_parts(session: Session, request: ReoptimizeJob) -> list[JobPartRow]:
-    """Per portfolio: its latest version re-planned against its latest plan, and (compare) without the penalty."""
-    problems, parts = [], []
-    penalty = None if request.change_penalty is None else str(request.change_penalty)
+def _reoptimize(session: Session, tenant: str, request: ReoptimizeJob) -> Planned:
+    """Per portfolio: its latest version re-planned against its current plan (and, to compare, without the penalty)."""
+    problems, items, versions, baselines = [], [], {}, []
     for k, portfolio_id in enumerate(request.portfolio_ids):
         path = f"$.portfolio_ids[{k}]"
         try:
-            version = repo.get_version(session, portfolio_id)
+            version = repo.get_version(session, tenant, portfolio_id)
         except repo.NotFound:
             problems.append(Problem(path, f"no stored portfolio {portfolio_id!r}"))
             continue
-        baseline = _current_plan(session, portfolio_id)
+        baseline = repo.current_plan(session, tenant, portfolio_id)
         if baseline is None:
             problems.append(Problem(path, f"portfolio {portfolio_id!r} has no stored plan to re-optimize against"))
             continue
-        spec = {"version_id": version.id, "baseline_plan_id": baseline.id, "change_penalty": penalty}
-        parts.append(JobPartRow(index=len(parts), label=f"{version.document['name']}", spec=spec))
-        if request.compare:
-            free = {**spec, "change_penalty": "0", "compare": True}
-            parts.append(JobPartRow(index=len(parts), label=f"{version.document['name']} without penalty", spec=free))
-    _raise_if(problems)
+        portfolio = Portfolio.model_validate(version.document)
+        versions[id(portfolio)] = version.id
+        baselines.append(baseline.id)
+        plan = Plan.model_validate(baseline.document)
+        items.append(
+            ReplanItem(label=portfolio.name, portfolio=portfolio, baseline=plan, change_penalty=request.change_penalty)
+        )
+    if problems:
+        raise PortfolioError(problems)
+    study_request = ReoptimizeRequest(items=items, compare=request.compare)
+    tasks = ReoptimizeStudy().tasks(study_request)
+    per_item = 2 if request.compare else 1
+    lineage = [{"baseline_plan_id": baselines[k // per_item]} for k in range(len(tasks))]
+    return Planned(tasks, versions, lineage)
+
+
+def _replan(session: Session, tenant: str, request: ReplanJob) -> Planned:
+    """Per portfolio: the as-of portfolio built from its latest version, its plan of record and its actuals,
+    checked (paths name the portfolio and the as-of portfolio's field), then stored as its next version and
+    solved close to the plan of record, which becomes the plan's parent."""
+    problems, built = [], []
+    for k, portfolio_id in enumerate(request.portfolio_ids):
+        path = f"$.portfolio_ids[{k}]"
+        try:
+            version = repo.get_version(session, tenant, portfolio_id)
+        except repo.NotFound:
+            problems.append(Problem(path, f"no stored portfolio {portfolio_id!r}"))
+            continue
+        record = repo.plan_of_record(session, tenant, portfolio_id)
+        if record is None:
+            problems.append(Problem(path, f"portfolio {portfolio_id!r} has no plan of record: commit a plan first"))
+            continue
+        latest = Portfolio.model_validate(version.document)
+        plan = Plan.model_validate(repo.get_plan(session, tenant, record.plan_id).document)
+        actuals = [
+            QuarterActuals(quarter=a.quarter, **a.document) for a in repo.list_actuals(session, tenant, portfolio_id)
+        ]
+        try:
+            portfolio = load_portfolio(as_of_portfolio(latest, plan, actuals, request.as_of, request.change_penalty))
+        except PortfolioError as exc:
+            problems += [Problem(path, f"as-of portfolio {p.path}: {p.message}") for p in exc.problems]
+            continue
+        built.append((portfolio_id, portfolio, record.plan_id))
+    if problems:
+        raise PortfolioError(problems)
+    tasks, versions, lineage = [], {}, []
+    for portfolio_id, portfolio, parent in built:
+        versions[id(portfolio)] = repo.add_version(session, tenant, portfolio_id, portfolio).id
+        tasks.append(replan_task(portfolio))
+        lineage.append({"baseline_plan_id": parent})
+    return Planned(tasks, versions, lineage)
+
+
+def _parts(session: Session, tenant: str, planned: Planned) -> list[JobPartRow]:
+    """One part per task; each distinct portfolio is stored once, as a new stored portfolio."""
+    versions = dict(planned.versions)
+    parts = []
+    for i, task in enumerate(planned.tasks):
+        key = id(task.portfolio)
+        if key not in versions:
+            versions[key] = repo.add_portfolio(session, tenant, task.portfolio).id
+        spec: dict[str, Any] = {
+            "version_id": versions[key],
+            "variant": task.variant.model_dump(mode="json", exclude_defaults=True),
+            **(planned.lineage[i] if planned.lineage else {}),
+        }
+        if task.comparison:
+            spec["comparison"] = True
+        parts.append(JobPartRow(index=i, label=task.label, after=task.after, spec=spec))
     return parts
-
-
-def _current_plan(session: Session, portfolio_id: str, page: int = 50) -> PlanRow | None:
-    """The plan teams work on: the portfolio's newest solved plan of a stored version as it is (a solve,
-    a batch, or a re-optimization). Not a what-if scenario's or a frontier point's plan (a changed
-    portfolio), nor the unpenalized plan a re-optimization stores only to compare against."""
-    query = select(PlanRow).where(PlanRow.portfolio_id == portfolio_id, PlanRow.status.in_(repo.SOLVED))
-    query = query.order_by(PlanRow.created_at.desc(), PlanRow.id.desc()).limit(page)
-    offset = 0
-    while True:
-        rows = list(session.scalars(query.offset(offset)))
-        current = next((row for row in rows if _adoptable(row.variant)), None)
-        if current is not None or len(rows) < page:
-            return current
-        offset += page
-
-
-def _adoptable(variant: dict | None) -> bool:
-    """A plan of the stored version itself: no variant, or a penalized re-optimization."""
-    return not variant or set(variant) == {"baseline_plan_id", "change_penalty"}

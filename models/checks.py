@@ -7,15 +7,19 @@ path of the offending field and a sentence a portfolio manager understands.
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 
-from models.portfolio import Portfolio, per_quarter
+from models import ranges, uncertainty, units
+from models.limits import LIMITS
+from models.paths import json_path, key
+from models.portfolio import MMP, KeyResult, Pool, Portfolio, ValueStream, per_quarter
+from models.settings import SolverSettings
 
 
 @dataclass(frozen=True)
@@ -40,20 +44,18 @@ class PortfolioError(ValueError):
         return (PortfolioError, (self.problems,))
 
 
-def json_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    """Render a location like ('mmps', 3, 'cost', 0) as '$.mmps[3].cost[0]'."""
-    path = "$"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else key(str(part))
-    return path
+def capped(problems: Sequence[Problem], limit: int | None = None) -> list[Problem]:
+    """The first `limit` problems (default: the configured cap), and one more line counting the rest: an error
+    report stays readable and small however many problems a hostile input has."""
+    limit = LIMITS.max_error_details if limit is None else limit
+    if len(problems) <= limit or isinstance(problems[-1], MoreProblems):  # short, or capped already
+        return list(problems)
+    rest = len(problems) - limit
+    return [*problems[:limit], MoreProblems("$", f"... and {rest} more problem(s) of the same kinds; fix these first")]
 
 
-def key(name: str) -> str:
-    """One path step for an object key: `.name`, or `["..."]` when the key is not a plain word."""
-    return f".{name}" if _PLAIN_KEY.fullmatch(name) else f"[{json.dumps(name)}]"
-
-
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
+class MoreProblems(Problem):
+    """The line that counts the problems a capped report leaves out."""
 
 
 def load_portfolio(data: Any) -> Portfolio:
@@ -66,6 +68,19 @@ def load_portfolio(data: Any) -> Portfolio:
     if problems:
         raise PortfolioError(problems)
     return portfolio
+
+
+def checked(portfolio: Portfolio, path: str = "$") -> Portfolio:
+    """The portfolio, or PortfolioError with every cross-field problem under `path` (its place in a request)."""
+    problems = checked_problems(portfolio, path)
+    if problems:
+        raise PortfolioError(problems)
+    return portfolio
+
+
+def checked_problems(portfolio: Portfolio, path: str = "$") -> list[Problem]:
+    """Every cross-field problem of the portfolio, with paths under `path`."""
+    return [Problem(path + p.path[1:], p.message) for p in check_portfolio(portfolio)]
 
 
 def validation_problems(errors: list[Any], data: Any) -> list[Problem]:
@@ -124,7 +139,7 @@ def _on_matching_branch(tag: str | None, value: Any) -> bool:
     errors otherwise (never the `None` member's). Discriminated unions report one
     member only, so their errors are always kept.
     """
-    if tag is None or not (tag.startswith("list") or tag in _TYPE_TAGS):
+    if tag is None or not (tag.startswith(("list", "function-")) or tag in _TYPE_TAGS):
         return True
     if isinstance(value, list):
         return tag.startswith("list")
@@ -135,7 +150,8 @@ _TYPE_TAGS = {"decimal", "str", "int", "float", "bool", "dict", "function-after"
 
 
 def check_portfolio(p: Portfolio) -> list[Problem]:
-    """Every cross-field problem of a parsed portfolio (empty list: it is sound)."""
+    """Every cross-field problem of a parsed portfolio (empty list: it is sound and the solver can
+    count it at its automatic money resolution)."""
     problems: list[Problem] = []
     problems += _check_horizon(p)
     problems += _check_unique_ids(p)
@@ -146,17 +162,124 @@ def check_portfolio(p: Portfolio) -> list[Problem]:
     problems += _check_guardrails(p)
     problems += _check_key_results(p)
     problems += _check_baseline(p)
+    problems += _check_choices(p)
+    problems += [Problem(path, message) for path, message in uncertainty.problems(p)]
+    problems += _check_cycle(p)
+    # Counting needs sound references and profiles: only a sound portfolio is counted.
+    return problems or _check_model_size(p) or check_solvable(p)
+
+
+def start_variables(p: Portfolio) -> int:
+    """How many start variables the solver would create: per MMP not excluded, the quarters it may start in."""
+    index = {q: i for i, q in enumerate(p.quarters)}
+    last = len(p.quarters) - 1
+    total = 0
+    as_of = index.get(p.as_of, 0) if p.as_of else 0
+    for m in p.mmps:
+        if m.in_flight:
+            total += 1
+        elif not m.excluded and not m.done:
+            first = max(as_of, index[m.earliest_start] if m.earliest_start else 0)
+            end = index[m.deadline] if m.deadline else last
+            total += max(0, end - m.duration + 2 - first)
+    return total
+
+
+def _check_model_size(p: Portfolio) -> list[Problem]:
+    """A cap on the model, checked before anything is built: every solve stays finite in time and memory."""
+    n = start_variables(p)
+    if n > LIMITS.max_start_variables:
+        message = (
+            f"the model would have {n:,} start variables (each MMP times the quarters it may start in); this "
+            f"server solves at most {LIMITS.max_start_variables:,}: narrow the start windows (earliest_start, "
+            "deadline), shorten the horizon or split the portfolio"
+        )
+        return [Problem("$.mmps", message)]
+    scenarios = uncertainty.scenario_count(p)
+    if n * scenarios > LIMITS.max_scenario_terms:
+        message = (
+            f"{n:,} start variables times {scenarios:,} scenarios make {n * scenarios:,} terms; this server scores "
+            f"at most {LIMITS.max_scenario_terms:,}: use fewer scenarios (scenario_count) or narrow the start windows"
+        )
+        return [Problem("$.scenario_count" if scenarios > len(p.scenarios) else "$.scenarios", message)]
+    return []
+
+
+SETTINGS_RESOLUTION = "$.settings.money_resolution"
+
+
+def check_solvable(p: Portfolio, settings: SolverSettings | None = None) -> list[Problem]:
+    """What the solver cannot count exactly in a sound portfolio at the money resolution `settings`
+    asks for (automatic without one; see `models.units`).
+
+    Problems caused by an explicit `settings.money_resolution` are reported at
+    `$.settings.money_resolution` (settings sit beside the portfolio in every request); the others at
+    their place in the portfolio."""
+    stated = settings.money_resolution if settings else None
+    if not p.uncertain:
+        return _countable(p, stated, stated is not None)
+    # Every scenario is counted in one money unit (values of different scenarios are added up).
+    money = uncertainty.money_resolution(p, stated)
+    for world in uncertainty.counting_worlds(p):
+        problems = _countable(world, money, stated is not None)
+        if problems:
+            return problems
+    return []
+
+
+def _countable(p: Portfolio, money: Decimal | None, stated: bool) -> list[Problem]:
+    """What the solver cannot count exactly in one certain portfolio with money in units of `money` (None:
+    the automatic unit)."""
+    c = units.counting(p, money)
+    if units.too_large(p, c):  # the money itself: the other rows are judged once it can be counted
+        return [Problem(SETTINGS_RESOLUTION if stated else "$", _too_large(c, stated))]
+    problems = [Problem(path, message) for path, message in ranges.problems(p, c)]
+    if problems:  # the grid check below needs those rows sound
+        return problems
+    for v in units.baselines_off_grid(p, c):
+        where = SETTINGS_RESOLUTION if stated else f"$.value_streams[{v}].baseline_budget"
+        problems.append(Problem(where, _off_grid(p.value_streams[v], c, stated)))
     return problems
+
+
+def _too_large(c: units.Counting, stated: bool) -> str:
+    if stated:
+        return (
+            f"the amounts span too many digits to plan exactly with money counted in units of {c.money} "
+            "(settings.money_resolution); choose a larger money_resolution or state money in a larger unit"
+        )
+    return (
+        f"the amounts span too many digits to plan exactly (money counted in units of {c.money}); "
+        "state money in a larger unit (for example thousands) or lower the largest amounts"
+    )
+
+
+def _off_grid(vs: ValueStream, c: units.Counting, stated: bool) -> str:
+    unit = f"{c.allocation_unit:f}"
+    limit = (
+        f"with max_change {vs.max_change}, {vs.id}'s first-quarter budget must stay within "
+        f"{vs.max_change:.0%} of {vs.baseline_budget}, and no multiple of the solver's counting unit"
+    )
+    if stated:
+        return (
+            f"{limit} ({unit}, from settings.money_resolution) lies there; "
+            "choose a finer money_resolution or allow a larger max_change"
+        )
+    return (
+        f"{limit} for this portfolio ({unit}, forced by its largest amounts) lies there; "
+        "round the baseline budget to that unit or allow a larger max_change"
+    )
 
 
 def _check_horizon(p: Portfolio) -> list[Problem]:
     if not p.quarters:
         return [Problem("$.quarters", "the planning horizon is empty: list at least one quarter")]
-    problems = [
-        Problem(f"$.quarters[{i}]", f"quarter {q!r} is listed twice")
-        for i, q in enumerate(p.quarters)
-        if q in p.quarters[:i]
-    ]
+    seen: set[str] = set()  # a set, not a slice per label: the check stays linear in the horizon
+    problems = []
+    for i, q in enumerate(p.quarters):
+        if q in seen:
+            problems.append(Problem(f"$.quarters[{i}]", f"quarter {q!r} is listed twice"))
+        seen.add(q)
     problems += _check_profile(p, "$.budget", p.budget, "total budget")
     return problems
 
@@ -176,12 +299,13 @@ def _check_profile(p: Portfolio, path: str, amount: Any, what: str) -> list[Prob
 
 def _check_unique_ids(p: Portfolio) -> list[Problem]:
     problems = []
-    for field, items in (
+    groups: list[tuple[str, Sequence[ValueStream | Pool | MMP | KeyResult]]] = [
         ("value_streams", p.value_streams),
         ("pools", p.pools),
         ("mmps", p.mmps),
         ("key_results", p.key_results),
-    ):
+    ]
+    for field, items in groups:
         counts = Counter(item.id for item in items)
         seen: set[str] = set()
         for i, item in enumerate(items):
@@ -240,8 +364,8 @@ def _check_mmps(p: Portfolio) -> list[Problem]:
         base = f"$.mmps[{i}]"
         if m.value_stream not in streams:
             problems.append(Problem(f"{base}.value_stream", f"unknown value stream {m.value_stream!r}"))
-        if m.value is None and m.wsjf is None:
-            problems.append(Problem(f"{base}.value", f"MMP {m.id} needs a value or WSJF scores"))
+        if m.value is None and m.wsjf is None and m.value_range is None:
+            problems.append(Problem(f"{base}.value", f"MMP {m.id} needs a value, a value range or WSJF scores"))
         for pool, profile in m.demand.items():
             if pool not in pools:
                 problems.append(Problem(f"{base}.demand{key(pool)}", f"unknown pool {pool!r}"))
@@ -257,7 +381,7 @@ def _check_mmps(p: Portfolio) -> list[Problem]:
             label = getattr(m, field)
             if label is not None and label not in quarters:
                 problems.append(Problem(f"{base}.{field}", f"{label!r} is not a quarter of the horizon"))
-        for field in ("requires", "excludes"):
+        for field in ("requires", "excludes", "requires_any"):
             for j, other in enumerate(getattr(m, field)):
                 if other == m.id:
                     problems.append(Problem(f"{base}.{field}[{j}]", f"MMP {m.id} names itself"))
@@ -266,6 +390,46 @@ def _check_mmps(p: Portfolio) -> list[Problem]:
         for kr in m.key_results:
             if kr not in krs:
                 problems.append(Problem(f"{base}.key_results{key(kr)}", f"unknown key result {kr!r}"))
+    return problems
+
+
+def _check_choices(p: Portfolio) -> list[Problem]:
+    """Groups, synergies and together-sets name known MMPs, each once; group ids share the MMPs' namespace
+    and a group's min and max are possible."""
+    mmps = {m.id for m in p.mmps}
+    problems = []
+    seen: set[str] = set()
+    for g, group in enumerate(p.groups):
+        base = f"$.groups[{g}]"
+        if group.id in mmps or group.id in seen:
+            problems.append(Problem(f"{base}.id", f"id {group.id!r} is already used by an MMP or another group"))
+        seen.add(group.id)
+        problems += _members(f"{base}.mmps", group.mmps, mmps)
+        if group.min > group.max:
+            problems.append(Problem(f"{base}.min", f"min {group.min} exceeds max {group.max}"))
+        elif group.min > len(set(group.mmps)):
+            problems.append(Problem(f"{base}.min", f"min {group.min} exceeds the group's {len(set(group.mmps))} MMPs"))
+    synergy_ids: set[str] = set()
+    for s, synergy in enumerate(p.synergies):
+        base = f"$.synergies[{s}]"
+        if synergy.id in synergy_ids:
+            problems.append(Problem(f"{base}.id", f"synergy id {synergy.id!r} is used more than once"))
+        synergy_ids.add(synergy.id)
+        problems += _members(f"{base}.mmps", synergy.mmps, mmps)
+    for k, members in enumerate(p.together):
+        problems += _members(f"$.together[{k}]", members, mmps)
+    return problems
+
+
+def _members(path: str, members: list[str], mmps: set[str]) -> list[Problem]:
+    """Every member a known MMP, listed once."""
+    problems, seen = [], set()
+    for j, member in enumerate(members):
+        if member not in mmps:
+            problems.append(Problem(f"{path}[{j}]", f"unknown MMP {member!r}"))
+        elif member in seen:
+            problems.append(Problem(f"{path}[{j}]", f"MMP {member!r} is listed twice"))
+        seen.add(member)
     return problems
 
 
@@ -320,6 +484,124 @@ def _check_key_results(p: Portfolio) -> list[Problem]:
         for i, k in enumerate(p.key_results)
         if k.target <= 0
     ]
+
+
+def _check_cycle(p: Portfolio) -> list[Problem]:
+    """The planning cycle (docs/design.md, section 3.15): `as_of` is a quarter; in-flight MMPs started before it,
+    still run at it and inside the horizon; done MMPs take no part in choices; actuals are past quarters naming
+    known streams, MMPs and key results."""
+    index = {q: i for i, q in enumerate(p.quarters)}
+    problems = []
+    if p.as_of is not None and p.as_of not in index:
+        return [Problem("$.as_of", f"{p.as_of!r} is not a quarter of the horizon")]
+    as_of = index.get(p.as_of, 0) if p.as_of else 0
+    for i, m in enumerate(p.mmps):
+        base = f"$.mmps[{i}]"
+        if m.started is not None:
+            started = index.get(m.started)
+            if started is None:
+                problems.append(Problem(f"{base}.started", f"{m.started!r} is not a quarter of the horizon"))
+            elif started >= as_of:
+                problems.append(
+                    Problem(
+                        f"{base}.started",
+                        f"MMP {m.id} started in {m.started}, which is not before as_of "
+                        f"{p.as_of or p.quarters[0]}: only work begun in a past quarter is in flight",
+                    )
+                )
+            elif m.in_flight and started + m.duration <= as_of:
+                problems.append(
+                    Problem(
+                        f"{base}.cost",
+                        f"MMP {m.id} started in {m.started} and runs {m.duration} quarter(s), so it ended before "
+                        f"{p.as_of}: mark it done, or list its cost for the quarters it still runs (it slipped)",
+                    )
+                )
+            elif m.in_flight and started + m.duration > len(p.quarters):
+                problems.append(Problem(f"{base}.cost", f"in-flight MMP {m.id} runs past the end of the horizon"))
+            elif m.earliest_start is not None and m.earliest_start in index and index[m.earliest_start] > started:
+                problems.append(
+                    Problem(f"{base}.started", f"MMP {m.id} started in {m.started}, before its earliest start")
+                )
+        if m.done and as_of == 0:
+            problems.append(Problem(f"{base}.done", f"MMP {m.id} is done, but nothing is before as_of: set as_of"))
+        if m.in_flight and m.excluded and not m.stoppable:
+            problems.append(
+                Problem(f"{base}.excluded", f"in-flight MMP {m.id} cannot be excluded unless it is stoppable")
+            )
+        if m.in_flight and m.id in p.baseline_plan and p.baseline_plan[m.id] != m.started:
+            problems.append(
+                Problem(f"$.baseline_plan{key(m.id)}", f"in-flight MMP {m.id} started in {m.started}, it cannot move")
+            )
+    done = {m.id for m in p.mmps if m.done}
+    problems += _in_flight_beside_done_alternative(p, done)
+    for g, group in enumerate(p.groups):
+        problems += _not_done(f"$.groups[{g}].mmps", group.mmps, done)
+    for z, synergy in enumerate(p.synergies):
+        problems += _not_done(f"$.synergies[{z}].mmps", synergy.mmps, done)
+    for k, members in enumerate(p.together):
+        problems += _not_done(f"$.together[{k}]", members, done)
+    return problems + _check_actuals(p, as_of)
+
+
+def _in_flight_beside_done_alternative(p: Portfolio, done: set[str]) -> list[Problem]:
+    """Alternatives exclude each other: one cannot be done while the other is under way."""
+    in_flight = {m.id for m in p.mmps if m.in_flight}
+    problems = []
+    for i, m in enumerate(p.mmps):
+        if not (m.in_flight or m.done):
+            continue
+        for j, other in enumerate(m.excludes):
+            if m.in_flight and other in done:
+                problems.append(
+                    Problem(f"$.mmps[{i}].excludes[{j}]", f"in-flight MMP {m.id} excludes {other}, which is done")
+                )
+            elif m.done and other in in_flight:
+                problems.append(
+                    Problem(f"$.mmps[{i}].excludes[{j}]", f"done MMP {m.id} excludes {other}, which is in flight")
+                )
+    return problems
+
+
+def _not_done(path: str, members: list[str], done: set[str]) -> list[Problem]:
+    """A done MMP is history: it takes no part in groups, synergies or together-sets of a plan."""
+    return [
+        Problem(f"{path}[{j}]", f"MMP {member} is done: remove it from this set (it is no longer a choice)")
+        for j, member in enumerate(members)
+        if member in done
+    ]
+
+
+def _check_actuals(p: Portfolio, as_of: int) -> list[Problem]:
+    index = {q: i for i, q in enumerate(p.quarters)}
+    streams = {vs.id for vs in p.value_streams}
+    mmps = {m.id for m in p.mmps}
+    krs = {k.id for k in p.key_results}
+    problems, seen = [], set()
+    for a, actual in enumerate(p.actuals):
+        base = f"$.actuals[{a}]"
+        if actual.quarter not in index:
+            problems.append(Problem(f"{base}.quarter", f"{actual.quarter!r} is not a quarter of the horizon"))
+        elif index[actual.quarter] >= as_of:
+            problems.append(
+                Problem(
+                    f"{base}.quarter",
+                    f"{actual.quarter} is not before as_of {p.as_of or p.quarters[0]}: actuals are for past quarters",
+                )
+            )
+        elif actual.quarter in seen:
+            problems.append(Problem(f"{base}.quarter", f"{actual.quarter} has actuals more than once"))
+        seen.add(actual.quarter)
+        problems += [
+            Problem(f"{base}.spent{key(v)}", f"unknown value stream {v!r}") for v in actual.spent if v not in streams
+        ]
+        problems += [Problem(f"{base}.mmps{key(m)}", f"unknown MMP {m!r}") for m in actual.mmps if m not in mmps]
+        problems += [
+            Problem(f"{base}.key_results{key(k)}", f"unknown key result {k!r}")
+            for k in actual.key_results
+            if k not in krs
+        ]
+    return problems
 
 
 def _check_baseline(p: Portfolio) -> list[Problem]:

@@ -9,35 +9,69 @@ status (optimal, feasible, ...) separately.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from models.cycle import Comparison
 from models.plan import Amount, Plan
-from models.portfolio import Money, Portfolio
-from models.scenarios import FrontierRequest, FrontierResponse, Scenario, ScenarioDiff, WhatIfResponse
+from models.portfolio import Id, Money, Portfolio
+from models.scenarios import FrontierRequest, FrontierResponse, Scenario, WhatIfResponse
 from models.settings import SolverSettings
+from models.studies import ReplanOutcome
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
-PartStatus = Literal["pending", "succeeded", "failed", "canceled"]
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+
+class JobStatus(StrEnum):
+    """A job's own status (each of its plans keeps the solver's status separately)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class PartStatus(StrEnum):
+    """One part (one solve) of a job."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+TERMINAL: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
 
 MAX_BATCH = 1000
 
 
+def _utc(moment: datetime) -> datetime:
+    """Storage keeps UTC without a zone (SQLite has none): answers say it is UTC (`...Z`, RFC 3339)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
+
+
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
 
 class BatchJob(_In):
     """Many portfolios (`portfolios`), or one base portfolio and its scenarios (`portfolio` + `scenarios`)."""
 
     kind: Literal["batch"]
+    """batch"""
     portfolios: Annotated[list[Portfolio], Field(min_length=1, max_length=MAX_BATCH)] | None = None
+    """Many portfolios, each stored and solved; or give portfolio and scenarios."""
     portfolio: Portfolio | None = None
+    """A base portfolio, with `scenarios`."""
     scenarios: Annotated[list[Scenario], Field(min_length=1, max_length=MAX_BATCH)] | None = None
+    """The base portfolio's scenarios."""
     settings: SolverSettings = Field(default_factory=SolverSettings)
+    """How to solve every part."""
 
     @model_validator(mode="after")
     def _one_form(self) -> BatchJob:
@@ -54,146 +88,242 @@ class FrontierJob(FrontierRequest):
     """The budget frontier (see POST /v1/frontier) as a job."""
 
     kind: Literal["frontier"]
+    """frontier"""
 
 
 class ReoptimizeJob(_In):
     """Re-plan stored portfolios (their latest version) close to their latest stored plan."""
 
     kind: Literal["reoptimize"]
-    portfolio_ids: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1, max_length=MAX_BATCH)
-    ]
+    """reoptimize"""
+    portfolio_ids: Annotated[list[Annotated[Id, Field(max_length=64)]], Field(min_length=1, max_length=MAX_BATCH)]
+    """Stored portfolios to re-plan."""
     change_penalty: Money | None = None
     """Value charged per MMP whose selection or start changes; None keeps each portfolio's own."""
-    compare: bool = True
+    compare: Annotated[bool, Field(strict=True)] = True
     """Also re-plan without the penalty, to report the churn the penalty saves and the value it costs."""
     settings: SolverSettings = Field(default_factory=SolverSettings)
+    """How to solve every part."""
 
 
-JobRequest = Annotated[BatchJob | FrontierJob | ReoptimizeJob, Field(discriminator="kind")]
+class ReplanJob(_In):
+    """Re-plan stored portfolios as of a quarter from their plans of record and actuals (the quarterly cycle)."""
+
+    kind: Literal["replan"]
+    """replan"""
+    portfolio_ids: Annotated[list[Annotated[Id, Field(max_length=64)]], Field(min_length=1, max_length=MAX_BATCH)]
+    """Stored portfolios to re-plan; each needs a plan of record."""
+    as_of: Id
+    """The first quarter to re-plan: the quarters before it are history."""
+    change_penalty: Money | None = None
+    """Value charged per change against the plan of record, a stop included; None keeps each portfolio's own."""
+    settings: SolverSettings = Field(default_factory=SolverSettings)
+    """How to solve every part."""
+
+
+JobRequest = Annotated[BatchJob | FrontierJob | ReoptimizeJob | ReplanJob, Field(discriminator="kind")]
 
 
 class Progress(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     done: int
     """Parts finished (succeeded, failed or canceled)."""
     total: int
+    """Parts of the job."""
     failed: int = 0
+    """Parts that failed."""
     best_value: Amount | None = None
     """The best plan objective among the finished parts."""
 
 
 class JobView(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """Job id."""
     kind: str
+    """batch, frontier, reoptimize or replan."""
     status: JobStatus
+    """queued, running, succeeded, failed or canceled."""
     progress: Progress
+    """Parts done, failed and the best value so far."""
     error: str | None = None
+    """Why the job failed."""
     cancel_requested: bool = False
+    """A cancel was asked for."""
     attempts: int = 0
     """How many times a worker claimed the job (more than one: a worker was lost and it resumed)."""
     worker: str | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    """The worker running it."""
+    created_at: Timestamp
+    """When it was submitted."""
+    started_at: Timestamp | None = None
+    """When a worker first took it."""
+    finished_at: Timestamp | None = None
+    """When it ended."""
 
 
 class JobList(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     jobs: list[JobView]
+    """Jobs, newest first."""
 
 
 class PartView(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     index: int
+    """Part number, from 0."""
     status: PartStatus
+    """pending, succeeded, failed or canceled."""
     label: str | None = None
+    """What the part solves."""
     plan_id: str | None = None
+    """Its stored plan."""
     error: str | None = None
+    """Why it failed."""
 
 
-class WithoutPenalty(BaseModel):
-    plan_id: str | None
-    changed: int
-    value: Amount | None
-
-
-class Reoptimized(BaseModel):
-    """One portfolio re-planned against its latest plan: what changed and what that bought."""
+class Reoptimized(ReplanOutcome):
+    """One stored portfolio re-planned against its current plan: what changed, what that bought, and
+    where the plans are stored."""
 
     portfolio_id: str
+    """Stored portfolio id."""
     version: int
+    """The version re-planned."""
     baseline_plan_id: str
+    """The plan teams work on, charged against."""
     plan_id: str | None
-    status: str | None
-    change_penalty: Amount
-    changed: int
-    """MMPs whose selection or start differs from the baseline plan."""
-    changes: ScenarioDiff | None
-    value: Amount | None
-    """Outcome value of the new plan (MMPs and key results, without the change penalty)."""
-    baseline_value: Amount | None
-    """Outcome value of the baseline plan when it was made."""
-    without_penalty: WithoutPenalty | None = None
-    summary: str
+    """The new stored plan."""
+
+
+class Replanned(BaseModel):
+    """One stored portfolio re-planned as of a quarter: where the plan is stored and what it changes."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    portfolio_id: str
+    """Stored portfolio id."""
+    version: int
+    """The as-of portfolio's version (stored when the job was submitted)."""
+    parent_id: str
+    """The plan of record it re-plans."""
+    plan_id: str | None
+    """The new stored plan (null when its part did not finish)."""
+    comparison: Comparison | None
+    """Against the plan of record (null without a plan)."""
 
 
 class JobResult(BaseModel):
     """Plans in part order (None for a part that did not finish), with kind-specific reports."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """Job id."""
     kind: str
+    """batch, frontier, reoptimize or replan."""
     status: JobStatus
+    """The job's status."""
     plans: list[Plan | None]
+    """Plans in part order (null for a part that did not finish)."""
     parts: list[PartView]
+    """Each part's status."""
     whatif: WhatIfResponse | None = None
+    """With scenarios: the what-if report."""
     frontier: FrontierResponse | None = None
+    """A frontier job's report."""
     reoptimized: list[Reoptimized] | None = None
+    """A re-optimization job's report, per portfolio."""
+    replanned: list[Replanned] | None = None
+    """A re-plan job's report, per portfolio."""
 
 
 class PortfolioCreated(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """Stored portfolio id."""
     name: str
+    """The portfolio's name."""
     version: int
+    """The version stored."""
 
 
 class PortfolioInfo(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """Stored portfolio id."""
     name: str
+    """The latest version's name."""
     version: int
     """The latest version."""
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    """When version 1 was stored."""
+    updated_at: Timestamp
+    """When the latest version was stored."""
 
 
 class PortfolioList(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     portfolios: list[PortfolioInfo]
+    """Stored portfolios, newest first."""
 
 
 class StoredPortfolio(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """Stored portfolio id."""
     name: str
+    """The portfolio's name."""
     version: int
     """The version shown."""
     latest_version: int
-    created_at: datetime
+    """The latest version."""
+    created_at: Timestamp
     """When this version was stored."""
     portfolio: dict[str, Any]
+    """The portfolio document of this version."""
 
 
 class PlanInfo(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """Plan id."""
     portfolio_id: str
+    """Stored portfolio id."""
     version: int
+    """The portfolio version solved."""
     parent_id: str | None
+    """The plan it starts from (a scenario's base plan, a re-optimization's baseline plan)."""
     job_id: str | None
+    """The job that made it."""
     label: str | None
+    """What was solved."""
     status: str
+    """The solver's status."""
     objective: Amount | None
-    created_at: datetime
+    """Outcome value of the plan."""
+    created_at: Timestamp
+    """When it was stored."""
 
 
 class PlanList(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     plans: list[PlanInfo]
+    """Plans, newest first."""
 
 
 class StoredPlan(PlanInfo):
     settings: SolverSettings
+    """The settings it was solved with."""
     plan: Plan
+    """The plan."""

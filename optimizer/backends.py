@@ -43,13 +43,16 @@ def cpsat_solver(
     return solver
 
 
-def solve_stoppable(solver: cp_model.CpSolver, model: cp_model.CpModel) -> int:
-    """`solver.solve(model)`, ended early by `optimizer.stopping.request_stop()` (a cancelled job)."""
+def solve_stoppable(
+    solver: cp_model.CpSolver, model: cp_model.CpModel, signal: stopping.Signal | None = None
+) -> cp_model.CpSolverStatus:
+    """`solver.solve(model)`, ended early by `optimizer.stopping.request_stop()` (a cancelled job) or by
+    `signal` (a race won by another solver)."""
 
     def stop() -> None:
         # stop_search only reaches a solve already under way; one about to start reads the time limit.
         solver.parameters.max_time_in_seconds = 0
         solver.stop_search()
 
-    with stopping.while_running(stop):
+    with stopping.stoppable(stop, signal):
         return solver.solve(model)

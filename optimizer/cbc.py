@@ -1,9 +1,14 @@
-"""CBC (through PuLP) as a second backend, fed from the same formulation as CP-SAT.
+"""CBC as a second backend, fed from the same formulation as CP-SAT.
 
 The formulation is written once, in `optimizer.formulation`; its CP-SAT model
 holds only linear and at-most-one constraints over integer variables, which is
 exactly a MILP. This module reads that model and states it to PuLP variable by
 variable and row by row, so the two backends cannot drift apart.
+
+PuLP writes the model (MPS) and the warm start (MST) and reads CBC's solution
+back; this module starts the CBC binary bundled with PuLP itself, so that it
+owns the process: a run that overruns its time limit, or whose job is
+cancelled, is killed.
 """
 
 from __future__ import annotations
@@ -14,22 +19,25 @@ import subprocess
 import tempfile
 import threading
 import time
-import types
-import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import NamedTuple
 
 import pulp
-from pulp.apis import coin_api
 
 from models.settings import SolverSettings
 from optimizer import stopping
 from optimizer.formulation import Formulation
+from optimizer.milp import Column, Milp, milp
 
 log = logging.getLogger("vmo.solver")
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+CBC_PATH = pulp.PULP_CBC_CMD.pulp_cbc_path  # the CBC binary bundled with PuLP
+CBC_GRACE_S = 1.0  # past CBC's own time limit, this long for it to end before it is killed
+# Building and writing CBC's model (PuLP, then an MPS file) cannot be interrupted: about 90 to 210 us per start
+# variable on a loaded machine (42,000 take 9 s). A CBC run given less time than that does not start.
+BUILD_S_PER_START = 150e-6
 
 
 @dataclass
@@ -39,176 +47,230 @@ class MilpResult:
     bound: float | None = None  # best bound on the model's (maximised) objective, from CBC's log
 
 
-def to_pulp(f: Formulation) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
-    """State the formulation's model as a PuLP minimisation problem."""
-    proto = f.model.proto
+def to_pulp(f: Formulation) -> tuple[pulp.LpProblem, list[pulp.LpVariable], Milp]:
+    """State the formulation's model, as the scaled MILP of `optimizer.milp`, as a PuLP minimisation."""
+    m = milp(f)
     problem = pulp.LpProblem("vmo", pulp.LpMinimize)
-    variables = [_variable(problem, i, v) for i, v in enumerate(proto.variables)]
-
-    def literal(ref: int):
-        return variables[ref] if ref >= 0 else 1 - variables[-ref - 1]
-
-    for n, ct in enumerate(proto.constraints):
-        if len(ct.enforcement_literal):
-            raise ValueError("enforcement literals (explain mode) have no MILP translation")
-        if ct.has_linear():
-            expr = pulp.lpSum(c * literal(v) for v, c in zip(ct.linear.vars, ct.linear.coeffs))
-            _bounded(problem, expr, list(ct.linear.domain), f"c{n}")
-        elif ct.has_at_most_one():
-            problem += pulp.lpSum(literal(r) for r in ct.at_most_one.literals) <= 1, f"c{n}"
-        elif ct.has_bool_or():  # CP-SAT states a constant-true constraint this way
-            problem += pulp.lpSum(literal(r) for r in ct.bool_or.literals) >= 1, f"c{n}"
-        else:
-            raise ValueError(f"constraint {n} has no MILP translation")
-    obj = proto.objective
-    problem += pulp.lpSum(c * literal(v) for v, c in zip(obj.vars, obj.coeffs))
-    return problem, variables
+    variables = [
+        problem.add_variable(f"v{i}", lowBound=c.lo, upBound=c.hi, cat=_category(c)) for i, c in enumerate(m.columns)
+    ]
+    for n, row in enumerate(m.rows):
+        expr = pulp.lpSum(a * variables[c] for c, a in row.terms)
+        if row.lo is not None and row.lo == row.hi:
+            problem += expr == row.lo, f"c{n}"
+            continue
+        if row.lo is not None:
+            problem += expr >= row.lo, f"c{n}_lo"
+        if row.hi is not None:
+            problem += expr <= row.hi, f"c{n}_hi"
+    problem += pulp.lpSum(a * variables[c] for c, a in m.objective)  # the offset is added to the bound
+    return problem, variables, m
 
 
-def _variable(problem: pulp.LpProblem, i: int, v) -> pulp.LpVariable:
-    domain = list(v.domain)
-    lo, hi = domain[0], domain[-1]
-    if len(domain) != 2:
-        raise ValueError(f"variable {v.name} has a domain with holes")
-    cat = pulp.LpBinary if (lo, hi) == (0, 1) else pulp.LpInteger
-    return problem.add_variable(f"v{i}", lowBound=lo, upBound=hi, cat=cat)
+def _category(column: Column) -> str:
+    if not column.integer:
+        return pulp.LpContinuous
+    return pulp.LpBinary if (column.lo, column.hi) == (0, 1) else pulp.LpInteger
 
 
-def _bounded(problem: pulp.LpProblem, expr, domain: list[int], name: str) -> None:
-    if len(domain) != 2:
-        raise ValueError(f"constraint {name} has a domain with holes")
-    lo, hi = domain
-    if lo == hi:
-        problem += expr == lo, name
-        return
-    if lo > INT64_MIN:
-        problem += expr >= lo, f"{name}_lo"
-    if hi < INT64_MAX:
-        problem += expr <= hi, f"{name}_hi"
-
-
-def cbc_command(settings: SolverSettings, time_left_s: float, warm_start: bool, log_path: str) -> pulp.PULP_CBC_CMD:
-    """Translate the settings vocabulary into CBC's options."""
+def cbc_command(settings: SolverSettings) -> pulp.COIN_CMD:
+    """The settings vocabulary in PuLP's CBC terms. The object is never run: it supplies CBC's
+    options and PuLP's writer of the warm-start file and reader of the solution file."""
     options = [f"randomCbcSeed {settings.seed}"] if settings.seed else []
-    with warnings.catch_warnings():  # PuLP 3 deprecates the bundled CBC for 4.0; pinned to < 4
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return pulp.PULP_CBC_CMD(
-            msg=log.isEnabledFor(logging.DEBUG),
-            timeLimit=max(time_left_s, 0.01),
-            gapRel=settings.relative_gap or None,
-            threads=settings.workers,
-            warmStart=warm_start,
-            logPath=log_path,
-            options=options,
-        )
+    # COIN_CMD, not PULP_CBC_CMD: the same binary, without PuLP 3's deprecation warning (pinned to < 4).
+    return pulp.COIN_CMD(
+        path=CBC_PATH, msg=False, gapRel=settings.relative_gap or None, threads=settings.workers, options=options
+    )
 
 
-def solve_cbc(f: Formulation, settings: SolverSettings, time_left_s: float, hint: dict[int, int]) -> MilpResult:
-    """Solve with CBC; status from PuLP's solution status (not its solver status), bound from CBC's log.
+class _Files(NamedTuple):
+    """The files of one CBC run."""
+
+    model: Path
+    warm_start: Path
+    solution: Path
+    log: Path
+
+    @classmethod
+    def inside(cls, folder: Path) -> _Files:
+        return cls(folder / "model.mps", folder / "start.mst", folder / "solution.sol", folder / "cbc.log")
+
+
+_STATUS = {  # PuLP's solution status (not its solver status): a time-limited plan is feasible
+    pulp.LpSolutionOptimal: "optimal",
+    pulp.LpSolutionIntegerFeasible: "feasible",
+    pulp.LpSolutionInfeasible: "infeasible",
+    pulp.LpSolutionNoSolutionFound: "no_solution_in_time",
+}
+
+
+def solve_cbc(
+    f: Formulation,
+    settings: SolverSettings,
+    time_left_s: float,
+    hint: dict[int, int],
+    signal: stopping.Signal | None = None,
+) -> MilpResult:
+    """Solve with CBC; status from the solution status (not the solver status), bound from CBC's log.
 
     CBC checks its time limit only between phases and can overrun it badly on large models, so the
-    run is watched: past the limit plus a grace period the CBC process is stopped and the result is
-    `no_solution_in_time` (the caller falls back to the ranking's plan)."""
+    run is watched: past the limit plus a grace period the CBC process is killed and the result is
+    `no_solution_in_time` (the caller falls back to the ranking's plan). A stop kills it at once."""
     deadline = time.monotonic() + time_left_s
-    problem, variables = to_pulp(f)
+    if time_left_s < build_time_s(f):  # building its model alone would take CBC past the limit
+        log.info("CBC not run: building its model would take longer than the %.2f s left", time_left_s)
+        return MilpResult("no_solution_in_time", {})
+    problem, variables, m = to_pulp(f)
     for index, value in hint.items():
-        variables[index].setInitialValue(value)
+        variables[index].setInitialValue(m.mip_value(index, value))
+    command = cbc_command(settings)
     with tempfile.TemporaryDirectory(prefix="vmo-cbc-") as tmp:
-        log_path = str(Path(tmp) / "cbc.log")
-        # CBC's own limit leaves a grace period for reading its answer back inside ours.
-        command = cbc_command(settings, deadline - time.monotonic() - CBC_GRACE_S, bool(hint), log_path)
-        if not _run_watched(lambda: problem.solve(command), deadline - time.monotonic()):
+        files = _Files.inside(Path(tmp))
+        names = _write(problem, command, files, warm_start=bool(hint))
+        if time.monotonic() >= deadline:  # building and writing the model took all of CBC's time
             return MilpResult("no_solution_in_time", {})
-        log_text = Path(log_path).read_text(errors="replace") if Path(log_path).exists() else ""
-    log.debug("%s", log_text)
-    status = {
-        pulp.LpSolutionOptimal: "optimal",
-        pulp.LpSolutionIntegerFeasible: "feasible",
-        pulp.LpSolutionInfeasible: "infeasible",
-        pulp.LpSolutionNoSolutionFound: "no_solution_in_time",
-    }.get(problem.sol_status)
-    if status is None:  # unbounded: the formulation bounds every variable, so this is a bug
-        raise RuntimeError(f"CBC returned solution status {problem.sol_status}")
-    values = {}
-    if status in ("optimal", "feasible"):
-        values = {i: round(v.value() or 0) for i, v in enumerate(variables)}
-    return MilpResult(status, values, _bound_from_log(log_text, f.model.proto.objective))
-
-
-CBC_GRACE_S = 1.0
-
-
-def _run_watched(solve, limit_s: float) -> bool:
-    """Run `solve` in a thread; stop its CBC process past `limit_s`. True when it finished in time."""
-    outcome: dict[str, BaseException] = {}
-
-    def target() -> None:
+        # CBC's own limit leaves a grace period for reading its answer back inside ours.
+        arguments = _arguments(command, files, deadline - time.monotonic() - CBC_GRACE_S, warm_start=bool(hint))
         try:
-            solve()
-        except BaseException as exc:  # re-raised below unless we stopped CBC ourselves
-            outcome["error"] = exc
+            if not _run_watched(lambda: _run_cbc(arguments, files.log), deadline - time.monotonic(), signal):
+                return MilpResult("no_solution_in_time", {})
+        except pulp.PulpSolverError:  # CBC crashed (it can, on odd inputs): the caller answers with its floor
+            log.exception("CBC failed; the plan falls back to the best floor")
+            return MilpResult("no_solution_in_time", {})
+        log_text = files.log.read_text(errors="replace")
+        log.debug("%s", log_text)
+        solution_status, values = _read(problem, command, files, names)
+    status = _STATUS.get(solution_status)
+    if status is None:  # unbounded: the formulation bounds every variable, so this is a bug
+        raise RuntimeError(f"CBC returned solution status {solution_status}")
+    found = {}
+    if status in ("optimal", "feasible"):
+        found = {i: m.model_value(i, values.get(v.name, 0) or 0) for i, v in enumerate(variables)}
+    lower = _lower_bound(log_text)
+    return MilpResult(status, found, None if lower is None else m.model_bound(lower + m.offset))
 
-    thread = threading.Thread(target=target, name="cbc", daemon=True)
-    stopped = threading.Event()
 
-    def kill() -> None:
-        process = _CbcProcess.started.get(thread.ident)
+def build_time_s(f: Formulation) -> float:
+    """About how long building and writing CBC's model of `f` takes."""
+    return BUILD_S_PER_START * len(f.x)
+
+
+def _write(problem: pulp.LpProblem, command: pulp.COIN_CMD, files: _Files, warm_start: bool) -> tuple:
+    """Write the model (and the variables' initial values as the warm start) the way PuLP does for CBC.
+    Returns the variables and the names the files use for them, for reading the solution back."""
+    problem.fixObjective()  # as LpProblem.solve does: a constant objective gets a dummy variable
+    variables, variable_names, constraint_names, _ = problem.writeMPS(str(files.model), rename=1)
+    names = (variables, variable_names, constraint_names)
+    if warm_start:
+        command.writesol(str(files.warm_start), problem, *names)
+    return names
+
+
+def _arguments(command: pulp.COIN_CMD, files: _Files, time_limit_s: float, warm_start: bool, plain: bool) -> list[str]:
+    """CBC's command line, as PuLP's COIN_CMD builds it (the problem is a minimisation)."""
+    arguments = [command.path, str(files.model)]
+    if warm_start:
+        arguments += ["-mips", str(files.warm_start)]
+    arguments += ["-sec", str(max(time_limit_s, 0.01))]
+    for option in command.options + command.getOptions():  # seed, gap, threads, wall-clock time
+        arguments += f"-{option}".split()
+    return [*arguments, "-solve", "-printingOptions", "all", "-solution", str(files.solution)]
+
+
+def _run_cbc(arguments: list[str], log_path: Path) -> None:
+    """Run CBC to its end, its output in `log_path`; raise when it fails."""
+    with log_path.open("w") as output:
+        process = _CbcProcess(arguments, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            process.wait()
+        finally:
+            process.kill()  # nothing once CBC has ended; never leave it running behind an error
+            process.wait()
+    if process.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-2000:]
+        raise pulp.PulpSolverError(f"CBC ended with exit code {process.returncode}:\n{tail}")
+
+
+def _read(problem: pulp.LpProblem, command: pulp.COIN_CMD, files: _Files, names: tuple) -> tuple[int, dict]:
+    """PuLP's solution status and the values by variable name, from CBC's solution file."""
+    if not files.solution.exists():
+        raise pulp.PulpSolverError("CBC wrote no solution file")
+    status, values, *_duals, solution_status = command.readsol_MPS(str(files.solution), problem, *names)
+    if status == pulp.LpStatusInfeasible:  # "pre-processing says infeasible" comes with no solution status
+        return pulp.LpSolutionInfeasible, values
+    return solution_status, values
+
+
+# ---------------------------------------------------------------- the watched CBC process
+
+
+class _Watch:
+    """The CBC process of one run and whether the run was killed. A kill that comes before the
+    process exists kills it as soon as it starts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self.killed = False
+
+    def started(self, process: subprocess.Popen) -> None:
+        with self._lock:
+            self._process = process
+            killed = self.killed
+        if killed:
+            process.kill()
+
+    def kill(self) -> None:
+        with self._lock:
+            self.killed = True
+            process = self._process
         if process is not None:
             process.kill()
 
-    def stop() -> None:  # a cancelled job: stop CBC now
-        stopped.set()
-        kill()
+    def overrun(self) -> None:
+        log.warning("CBC overran its time limit; stopping it")
+        self.kill()
 
-    with stopping.while_running(stop):
-        if stopped.is_set():  # stopped before CBC started
-            return False
-        thread.start()
-        deadline = time.monotonic() + max(limit_s, 0.1)
-        while thread.is_alive() and not stopped.is_set() and time.monotonic() < deadline:
-            thread.join(min(0.1, max(deadline - time.monotonic(), 0)))
-        if thread.is_alive() or stopped.is_set():
-            if not stopped.is_set():
-                log.warning("CBC overran its time limit; stopping it")
-            while thread.is_alive():  # a stop can come before the thread has started CBC: kill until it ends
-                kill()
-                thread.join(0.1)
-            return False
-    if "error" in outcome:
-        raise outcome["error"]
-    return True
+
+_watching = threading.local()  # .watch: the watch of the run in progress in this thread
 
 
 class _CbcProcess(subprocess.Popen):
-    """PuLP starts CBC with `subprocess.Popen` from its coin_api module; this subclass remembers
-    the process per thread so an overrunning run can be stopped."""
-
-    started: ClassVar[dict[int, subprocess.Popen]] = {}
+    """A CBC process: started inside `_run_watched`, it reports to that run's watch."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _CbcProcess.started[threading.get_ident()] = self
+        watch = getattr(_watching, "watch", None)
+        if watch is not None:
+            watch.started(self)
 
 
-class _SubprocessModule(types.ModuleType):
-    """`subprocess` as PuLP's CBC runner sees it: the real module, with a tracked Popen."""
-
-    Popen = _CbcProcess
-
-    def __getattr__(self, name: str):
-        return getattr(subprocess, name)
-
-
-coin_api.subprocess = _SubprocessModule("subprocess")
+def _run_watched(run: Callable[[], None], limit_s: float, signal: stopping.Signal | None = None) -> bool:
+    """Call `run` (which starts CBC as a `_CbcProcess` and waits for it) in this thread; kill that
+    process on a stop or past `limit_s`. True when it finished in time and was not stopped."""
+    watch = _Watch()
+    with stopping.stoppable(watch.kill, signal):
+        if watch.killed:  # stopped before CBC started: it never runs
+            return False
+        timer = threading.Timer(max(limit_s, 0.1), watch.overrun)
+        timer.daemon = True
+        timer.start()
+        _watching.watch = watch
+        try:
+            run()
+        except Exception:
+            if not watch.killed:  # CBC failed on its own; a killed CBC ends with an error as expected
+                raise
+        finally:
+            _watching.watch = None
+            timer.cancel()
+    return not watch.killed
 
 
 _LOWER_BOUND = re.compile(r"^Lower bound:\s+(-?[0-9.eE+-]+)", re.MULTILINE)
 
 
-def _bound_from_log(text: str, objective) -> float | None:
-    """CBC minimises the model's inner objective; CP-SAT's true objective is scaling * (inner + offset)."""
+def _lower_bound(text: str) -> float | None:
+    """The bound on the minimised objective (without its constant) that CBC logs when it stops early."""
     match = _LOWER_BOUND.search(text)
-    if not match:
-        return None
-    inner = float(match.group(1)) + objective.offset
-    return objective.scaling_factor * inner if objective.scaling_factor else inner
+    return None if match is None else float(match.group(1))

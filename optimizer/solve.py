@@ -1,67 +1,124 @@
-"""`solve(portfolio, settings) -> Plan`: the public entry point of the solver core."""
+"""`solve(portfolio, settings) -> Plan`: the public entry point of the solver core.
+
+A solve is lexicographic (docs/design.md, section 4.4): first the most outcome
+value, proven or with its gap, then, with that value held, the least money
+allocated. Value and money are never weighed in one objective, so money is
+counted in the portfolio's own exact unit and a proven optimum is the exact one.
+
+Every solve has a floor: before searching it prices the plans it was given or
+can build at once (a warm start such as a scenario's base plan, the WSJF
+ranking's plan), and it never returns a plan worth less than the best of them
+that keeps every rule. Whatever chose the starts (CP-SAT, CBC, a floor), the
+money of the plan is priced exactly by `optimizer.greedy.replay`: the least
+allocations and purchases that pay for those starts.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
 
 from ortools.sat.python import cp_model
 
-from models.plan import Explanation, Plan, SolverInfo
+from models.checks import PortfolioError, check_solvable
+from models.plan import Explanation, Floor, Plan, SolverInfo, SolverStatus
 from models.portfolio import Portfolio
 from models.settings import SolverSettings
 from optimizer import stopping
 from optimizer.backends import cpsat_solver, solve_stoppable
+from optimizer.cbc import build_time_s as cbc_build_time_s
 from optimizer.cbc import solve_cbc
 from optimizer.explain import binding_constraints, not_selected_reasons
-from optimizer.formulation import Formulation, build, tie_break_weight
-from optimizer.greedy import GreedyState, allocations, complete, greedy_plan
+from optimizer.formulation import Formulation, build, least_money_at
+from optimizer.greedy import GreedyState, complete, greedy_plan, replay
 from optimizer.infeasibility import explain_infeasibility, precheck
 from optimizer.instance import Instance, build_instance
-from optimizer.report import Solution, assemble_plan, value_split
+from optimizer.report import Solution, assemble_plan, baseline, value_split
+from optimizer.scip import solve_scip
+from optimizer.uncertain.solve import solve_uncertain
 from optimizer.validator import validate
+from optimizer.what_it_takes import SHARE as WHAT_IT_TAKES_SHARE
+from optimizer.what_it_takes import Known, needs
 
 log = logging.getLogger("vmo.solver")
+
+FloorSource = Literal["warm_start", "ranking"]
+SECOND_GOAL_SHARE = 0.05  # of the time limit, kept for goal 2 when goal 1 uses all of its time
+RESERVE_SHARE = 0.5  # of the time limit, at most, kept for the work after the search
+MIP_ALONE_STARTS = 1000  # with one thread, the `auto` backend runs CBC alone above this many start variables
 
 
 class InvalidPlanError(RuntimeError):
     """The independent validator rejected a plan: a bug in the optimizer, never the user's input."""
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A complete plan in solver terms: starts and the least money that pays for them, with its value."""
+
+    state: GreedyState
+    value: Decimal  # exact outcome value on the portfolio
+    units: int  # the same value as the model counts it (money units)
+
+
+@dataclass(frozen=True)
+class Search:
+    """What one solver run found: starts (MMP index -> quarter) and, in the model's sense, a bound."""
+
+    status: str  # optimal, feasible, infeasible, no_solution_in_time
+    starts: dict[int, int] | None = None
+    bound: int | None = None  # upper bound on the value (goal 1) in money units
+
+
 @dataclass
 class Outcome:
-    """What a backend found, in portfolio terms."""
+    """What the chosen backend found, in portfolio terms."""
 
-    status: str
+    status: SolverStatus
     solution: Solution | None = None
-    bound: Decimal | None = None  # proven upper bound on the objective, when the backend gives one
+    bound: Decimal | None = None  # proven upper bound on the objective, when known
     note: str | None = None  # why no plan came back, when the backend can say
-    ranking: GreedyState | None = None  # the ranking heuristic's state, in solver units (warm start)
+    ranked: Solution | None = None  # the WSJF ranking's plan, which the returned plan is compared with
+    least_money: bool | None = None
+    floor: Floor | None = None
+    units: int | None = None  # the plan's value as the model counts it (money units)
+    bound_units: int | None = None  # the bound in money units, when known and exact
 
 
 def solve(
     portfolio: Portfolio, settings: SolverSettings | None = None, warm_start: dict[str, str] | None = None
 ) -> Plan:
-    """Find the best funding plan for a checked portfolio within `settings.time_limit_s`.
+    """Find the best funding plan for a checked portfolio within `settings.time_limit_s` (building the
+    model counts against it).
 
-    `warm_start` (MMP id -> start quarter, e.g. the current plan) seeds the solver where the
-    backend allows; it never changes which plan is optimal.
+    `warm_start` (MMP id -> start quarter: a scenario's base plan, the current plan) seeds the search
+    and, when it keeps every rule of this portfolio, is a floor: the plan returned is worth at least as
+    much. It never changes which plan is optimal.
 
-    Returns a plan whose status is `optimal`, `feasible` (time ran out, or a
-    heuristic backend; the gap says how far from proven), `infeasible` (with the
-    rules that cannot hold together) or `no_solution_in_time`.
+    Returns a plan whose status is `optimal` (the value is proven), `feasible` (time ran out, or a
+    heuristic backend; the gap says how far from proven), `infeasible` (with the rules that cannot hold
+    together) or `no_solution_in_time`.
     """
     settings = settings or SolverSettings()
     started = time.monotonic()
+    problems = check_solvable(portfolio, settings)
+    if problems:  # amounts the solver cannot count exactly at this money resolution
+        raise PortfolioError(problems)
+    if portfolio.uncertain:  # scored over scenarios (docs/design.md, section 4.7)
+        plan = solve_uncertain(portfolio, settings, warm_start, started)
+        _check(portfolio, plan)
+        return plan
     inst = build_instance(portfolio, settings.money_resolution)
 
     def time_left() -> float:
         return settings.time_limit_s - (time.monotonic() - started)
 
-    def info() -> SolverInfo:
+    def info(outcome: Outcome | None = None) -> SolverInfo:
         return SolverInfo(
             backend=settings.backend,
             time_s=round(time.monotonic() - started, 4),
@@ -70,171 +127,398 @@ def solve(
             relative_gap=settings.relative_gap,
             workers=settings.workers,
             money_resolution=inst.money_resolution,
+            exact=inst.exact,
+            least_money=outcome.least_money if outcome else None,
+            floor=outcome.floor if outcome else None,
+            what_it_takes=settings.what_it_takes,
         )
 
     reasons = precheck(portfolio)
     if reasons:
-        return Plan(status="infeasible", solver=info(), explanation=Explanation(infeasibility=reasons))
-    outcome = _run_backend(portfolio, inst, settings, time_left, warm_start or {})
-    if outcome.status == "infeasible":
+        return Plan(status=SolverStatus.INFEASIBLE, solver=info(), explanation=Explanation(infeasibility=reasons))
+    outcome = _run_backend(portfolio, inst, settings, time_left, warm_start)
+    if outcome.status == SolverStatus.INFEASIBLE:
         reasons = explain_infeasibility(portfolio, inst, settings, time_left())
-        return Plan(status="infeasible", solver=info(), explanation=Explanation(infeasibility=reasons))
+        return Plan(status=SolverStatus.INFEASIBLE, solver=info(), explanation=Explanation(infeasibility=reasons))
     if outcome.solution is None:
         notes = [outcome.note] if outcome.note else []
-        return Plan(status="no_solution_in_time", solver=info(), explanation=Explanation(infeasibility=notes))
+        return Plan(
+            status=SolverStatus.NO_SOLUTION_IN_TIME, solver=info(), explanation=Explanation(infeasibility=notes)
+        )
     plan = assemble_plan(portfolio, outcome.solution, outcome.status, outcome.bound, info())
     plan.not_selected = not_selected_reasons(portfolio, plan)
     plan.explanation = Explanation(binding=binding_constraints(portfolio, plan))
-    plan.solver = info()
+    if settings.backend != "wsjf-greedy":  # what the optimizer adds over the ranking
+        plan.baseline = baseline(portfolio, plan, outcome.ranked.starts if outcome.ranked else None)
+    if _what_it_takes(portfolio, settings, inst) and outcome.units is not None:
+        # What the search left, at most their share of the limit, never past the reserve for the validation.
+        share = time.monotonic() + WHAT_IT_TAKES_SHARE * settings.time_limit_s
+        _add_needs(
+            portfolio,
+            inst,
+            plan,
+            outcome,
+            settings,
+            min(share, started + settings.time_limit_s - _reserve(inst, settings)),
+        )
+    plan.solver = info(outcome)
     _check(portfolio, plan)
     return plan
 
 
+def _what_it_takes(p: Portfolio, settings: SolverSettings, inst: Instance) -> bool:
+    """Whether the solve works out what it would take to fund each MMP left out (docs/design.md, section 5.10):
+    asked for, an optimizing backend, a model that counts the portfolio exactly, and a plan from the first
+    quarter (its re-solves do not yet model in-flight stops and salvage: a re-plan mid-year leaves `needs` null)."""
+    mid_year = p.first_planned > 0 or any(m.started or m.done for m in p.mmps)
+    return settings.what_it_takes and settings.backend != "wsjf-greedy" and inst.exact and not mid_year
+
+
+def _reserve(inst: Instance, settings: SolverSettings) -> float:
+    """Time kept for the work after the search: reasons, explanation and validation. It grows with the MMPs:
+    0.4 ms each is what a loaded machine takes; up to half the limit, so a large portfolio under a short limit
+    still holds it."""
+    return min(RESERVE_SHARE * settings.time_limit_s, 0.05 + 0.0004 * len(inst.mmps))
+
+
+def _add_needs(
+    portfolio: Portfolio, inst: Instance, plan: Plan, outcome: Outcome, settings: SolverSettings, deadline: float
+) -> None:
+    """Fill `needs` of every unfunded MMP with re-solves that end by `deadline`."""
+    assert outcome.units is not None and outcome.solution is not None
+    index = {m.id: i for i, m in enumerate(inst.mmps)}
+    starts = {index[m]: q for m, q in outcome.solution.starts.items()}
+    # The plan's exact value in whole units, rounded up: key-result credit the model counts rounded down must
+    # not let a plan found for an MMP fall below this plan by a fraction of a unit.
+    value = math.ceil(plan.objective / inst.money_resolution) if plan.objective is not None else outcome.units
+    bound = value if plan.status == SolverStatus.OPTIMAL else outcome.bound_units
+    found = needs(
+        portfolio, inst, Known(starts, value, None if bound is None else max(bound, value)), settings, deadline
+    )
+    for row in plan.not_selected:
+        row.needs = found.get(row.mmp)
+
+
+# ---------------------------------------------------------------- choosing the plan
+
+
 def _run_backend(
-    portfolio: Portfolio, inst: Instance, settings: SolverSettings, time_left, warm_start: dict[str, str]
+    portfolio: Portfolio,
+    inst: Instance,
+    settings: SolverSettings,
+    time_left: Callable[[], float],
+    warm_start: dict[str, str] | None,
 ) -> Outcome:
-    """Run the chosen backend. The ranking heuristic's plan warm-starts CBC and is the safety net of
-    both solvers: a solver stopped by the time limit never returns a plan worse than the ranking."""
+    """The floors first (the warm start and the ranking's plan, priced exactly), then goal 1 on the chosen
+    backend, then goal 2 with the value held; the best plan of all comes back."""
     # The ranking may use a quarter of the time limit; solvers get the rest.
-    ranked = _run_greedy(inst, time.monotonic() + settings.time_limit_s / 4)
+    ranked = _candidate(portfolio, inst, greedy_plan(inst, time.monotonic() + settings.time_limit_s / 4))
     if settings.backend == "wsjf-greedy":
-        return ranked
+        return _ranking_outcome(inst, ranked)
+    # An empty warm start is a plan too (fund nothing): only None means none was given.
+    warm = _candidate(portfolio, inst, replay(inst, _indexed(inst, warm_start))) if warm_start is not None else None
+    sources: tuple[tuple[Candidate | None, FloorSource], ...] = ((warm, "warm_start"), (ranked, "ranking"))
+    floors = [(c, s) for c, s in sources if c is not None]
+    floor, source = max(floors, key=lambda f: f[0].value) if floors else (None, None)  # the warm start wins ties
+    # Keep time for goal 2, and for reasons, explanation and validation, so the whole solve honours the limit.
+    reserve = _reserve(inst, settings)
+    second = SECOND_GOAL_SHARE * settings.time_limit_s if _has_money(inst) else 0.0
     f = build(inst)
-    # Keep time for reasons, explanation and validation so the whole solve honours the limit.
-    reserve = min(0.1 * settings.time_limit_s, 0.05 + 0.0004 * len(inst.mmps))
-    warm = _start_hint(f, warm_start)
-    if settings.backend == "cbc":
-        hint = {var.index: value for var, value in warm or greedy_hint(f, ranked)}
-        result = solve_cbc(f, settings, time_left() - reserve, hint)
-        solution = _read_solution(f, result.values.__getitem__) if result.values else None
-        bound = None if result.bound is None else _value_bound(f.inst, result.bound)
-        outcome = Outcome(result.status, solution, bound)
-        if result.status == "optimal" and settings.relative_gap:  # CBC stopped at the gap, not at a proof
-            outcome = Outcome("feasible", solution, bound)
-    else:
-        for var, value in warm:
-            f.model.add_hint(var, value)
-        outcome = _run_cpsat(f, settings, time_left() - reserve)
-    return _better_of(portfolio, _exact(inst, outcome), ranked)
+    search = _first_goal(f, settings, time_left() - reserve - second, _hint(f, warm, warm_start))
+    if search.status == "infeasible" and floor is None:
+        return Outcome(SolverStatus.INFEASIBLE)
+    if search.status == "infeasible":
+        # A floor keeps every rule (the validator checks it): a floating-point solver (CBC) misjudged the model.
+        log.warning("the solver reported infeasible, but a valid plan is known")
+        search = Search("feasible")
+    found = _candidate(portfolio, inst, replay(inst, search.starts)) if search.starts is not None else None
+    best = max((c for c in (found, floor) if c is not None), key=lambda c: c.value, default=None)
+    if best is None:
+        note = "stopped" if stopping.requested() else "no plan that meets every constraint was found in time"
+        return Outcome(SolverStatus.NO_SOLUTION_IN_TIME, note=note, ranked=_solution(inst, ranked))
+    bound_units = search.bound
+    if bound_units is None and search.status == "optimal" and found is not None:
+        bound_units = found.units  # a MIP solver that proved its plan optimal logs no separate bound
+    # A bound holds for the model the solver saw; with rounded amounts that is not the portfolio: no bound.
+    bound = None if bound_units is None or not inst.exact else _money(inst, bound_units)
+    proven = search.status == "optimal" and inst.exact and bound is not None and best.value >= bound
+    cheaper, least = _second_goal(f, settings, best, time_left() - reserve, portfolio)
+    floor_info = Floor(source=source, value=floor.value) if floor is not None and source is not None else None
+    return Outcome(
+        SolverStatus.OPTIMAL if proven else SolverStatus.FEASIBLE,
+        _solution(inst, cheaper),
+        bound,
+        ranked=_solution(inst, ranked),
+        least_money=least,
+        floor=floor_info,
+        units=cheaper.units,
+        bound_units=None if bound is None else bound_units,
+    )
 
 
-def _start_hint(f: Formulation, warm_start: dict[str, str]) -> list[tuple[cp_model.IntVar, int]]:
-    """Start variables set as in `warm_start` (unknown MMPs and impossible starts are ignored)."""
-    if not warm_start:
-        return []
-    index = {m.id: i for i, m in enumerate(f.inst.mmps)}
-    quarter = {label: q for q, label in enumerate(f.inst.quarters)}
-    chosen = {(index[m], quarter[q]) for m, q in warm_start.items() if m in index and q in quarter}
-    return [(var, int(key in chosen)) for key, var in f.x.items()]
+def _first_goal(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[int, int]) -> Search:
+    """Goal 1, the most value, on the chosen backend."""
+    if stopping.requested():  # the job was cancelled: a floor is the answer
+        return Search("no_solution_in_time")
+    if time_s <= 0:  # building the model used the time: a floor is the answer, and the limit holds
+        return Search("no_solution_in_time")
+    return _search(f, settings, time_s, hint)
 
 
-def _better_of(portfolio: Portfolio, solved: Outcome, ranked: Outcome) -> Outcome:
-    """The solver's plan, or the ranking's when the solver stopped early with a worse one (or none)."""
-    if solved.status == "infeasible" and ranked.solution is not None:
-        # The ranking holds a plan that keeps every rule (the validator checks it): a floating-point
-        # solver (CBC) misjudged the model. Trust the plan, claim no bound.
-        log.warning("the solver reported infeasible, but the ranking found a valid plan")
-        return Outcome("feasible", ranked.solution)
-    if solved.status not in ("feasible", "no_solution_in_time") or ranked.solution is None:
-        return solved
-    if solved.solution is not None and _objective(portfolio, solved) >= _objective(portfolio, ranked):
-        return solved
-    return Outcome("feasible", ranked.solution, solved.bound)
+def _second_goal(
+    f: Formulation, settings: SolverSettings, best: Candidate, time_s: float, portfolio: Portfolio
+) -> tuple[Candidate, bool]:
+    """Goal 2: with the value of `best` held, the least money. Returns the plan and whether its money is
+    proven the least; when the search finds nothing cheaper in time, `best` (priced exactly) stands."""
+    if not _has_money(f.inst):
+        return best, True  # nothing costs money: every plan allocates none
+    if time_s <= 0.01 or stopping.requested():
+        return best, False
+    least_money_at(f, best.units)
+    hint = _full_hint(f, best.state)
+    search = _search(f, settings, time_s, hint)
+    found = _candidate(portfolio, f.inst, replay(f.inst, search.starts)) if search.starts is not None else None
+    if found is None or found.value < best.value or _allocated(found) > _allocated(best):
+        return best, False
+    return found, search.status == "optimal"
 
 
-def _objective(portfolio: Portfolio, outcome: Outcome) -> Decimal:
-    split = value_split(portfolio, outcome.solution.starts)
-    return split.mmps + split.key_results - split.change_penalty
+def _candidate(portfolio: Portfolio, inst: Instance, state: GreedyState | None) -> Candidate | None:
+    """A complete plan that keeps every rule, with its value; None for no plan."""
+    if state is None or not complete(state):  # the ranking may stop short of a complete plan
+        return None
+    starts = {inst.mmps[i].id: s for i, s in state.starts.items()}
+    split = value_split(portfolio, starts)
+    return Candidate(state, split.total, _model_value(inst, state))
 
 
-def _run_cpsat(f: Formulation, settings: SolverSettings, time_left_s: float) -> Outcome:
-    # No hint from the ranking: measured on 2,000-MMP portfolios it pulls the search toward the
-    # ranking's plan and ends with wider gaps; the ranking's plan is the safety net instead.
-    # A caller's warm start (a current plan) is hinted by the caller of this function.
-    solver = cpsat_solver(settings, time_left_s, starts=len(f.x))
-    if stopping.requested():  # the job was cancelled: the ranking's plan is the answer
-        return Outcome("no_solution_in_time", note="stopped")
-    status = solve_stoppable(solver, f.model)
-    if status == cp_model.INFEASIBLE:
-        return Outcome("infeasible")
-    if status == cp_model.MODEL_INVALID:  # a bug in the formulation, never the user's input
-        raise RuntimeError(f"invalid CP-SAT model: {f.model.validate()}")
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Outcome("no_solution_in_time")
-    values = {var.index: solver.value(var) for var in (*f.x.values(), *f.b.values(), *f.e.values())}
-    solution = _read_solution(f, values.__getitem__)
-    bound = _value_bound(f.inst, solver.best_objective_bound)
-    proven = status == cp_model.OPTIMAL and bound <= _value_bound(f.inst, solver.objective_value)
-    return Outcome("optimal" if proven else "feasible", solution, bound)
+def _model_value(inst: Instance, state: GreedyState) -> int:
+    """The value of a plan as the model counts it (money units): goal 1's objective at this plan."""
+    value = sum(inst.mmps[i].value_at[s] for i, s in state.starts.items())
+    for k, (_kid, target, per_unit) in enumerate(inst.key_results):
+        reach = sum((inst.mmps[i].contributions.get(k, 0) for i in state.starts), start=0)
+        value += math.floor(per_unit * min(target, reach))
+    changes = sum(1 for i, q in inst.baseline.items() if state.starts.get(i) != q)
+    changes += (
+        sum(1 for i in state.starts if i not in inst.baseline and not inst.mmps[i].in_flight) if inst.baseline else 0
+    )
+    stopped = [m for i, m in enumerate(inst.mmps) if m.in_flight and i not in state.starts]
+    changes += sum(
+        1 for i, m in enumerate(inst.mmps) if m.in_flight and i not in inst.baseline and i not in state.starts
+    )
+    value += sum(m.salvage for m in stopped)
+    value += sum(g.none_value for g in inst.groups if not any(i in state.starts for i in g.members))
+    value += sum(s.value for s in inst.synergies if all(i in state.starts for i in s.members))
+    return value - inst.change_penalty * changes
 
 
-def _exact(inst: Instance, outcome: Outcome) -> Outcome:
-    """On a rounded objective (see Instance.objective_slack) nothing is proven optimal, and the
-    bound widens by the rounding."""
-    if not inst.objective_slack or outcome.solution is None:
-        return outcome
-    status = "feasible" if outcome.status == "optimal" else outcome.status
-    bound = None if outcome.bound is None else outcome.bound + inst.objective_slack
-    return Outcome(status, outcome.solution, bound, outcome.note)
+def _allocated(c: Candidate) -> int:
+    """Money committed in allocation units: allocations plus shared purchases (goal 2's objective)."""
+    inst = c.state.inst
+    return sum(map(sum, c.state.alloc)) + inst.allocation_scale * sum(c.state.shared)
 
 
-def _run_greedy(inst: Instance, deadline: float | None = None) -> Outcome:
-    """The WSJF ranking baseline: a feasible plan, never a proven one."""
-    state = greedy_plan(inst, deadline)
-    funded = allocations(state)
-    if funded is None or not complete(state):
-        return Outcome("no_solution_in_time", note="the WSJF ranking found no plan that meets every constraint")
-    alloc, bought = funded
-    solution = Solution(
+def _has_money(inst: Instance) -> bool:
+    """Whether any plan allocates money at all (a pure capacity problem allocates none)."""
+    costs = any(m.total_cost for m in inst.mmps) or any(p.extra_cost and any(p.extra_capacity) for p in inst.pools)
+    return costs or any(any(vs.run_cost) or any(vs.min_budget) for vs in inst.streams)
+
+
+def _ranking_outcome(inst: Instance, ranked: Candidate | None) -> Outcome:
+    """The WSJF ranking baseline as the answer: a feasible plan, never a proven one."""
+    if ranked is None:
+        note = "the WSJF ranking found no plan that meets every constraint"
+        return Outcome(SolverStatus.NO_SOLUTION_IN_TIME, note=note)
+    return Outcome(SolverStatus.FEASIBLE, _solution(inst, ranked), least_money=False)
+
+
+def _solution(inst: Instance, c: Candidate | None) -> Solution | None:
+    return None if c is None else solution_of(inst, c.state)
+
+
+def solution_of(inst: Instance, state: GreedyState) -> Solution:
+    """A plan's starts, allocations and purchases in currency."""
+    return Solution(
         starts={inst.mmps[i].id: s for i, s in state.starts.items()},
         allocated={
-            (vs.id, q): alloc[v][q] * inst.money_resolution
+            (vs.id, q): state.alloc[v][q] * inst.money_resolution / inst.allocation_scale
             for v, vs in enumerate(inst.streams)
             for q in range(inst.horizon)
         },
         purchased={
-            (pool.id, q): bought[p][q] * inst.capacity_resolution
+            (pool.id, q): state.bought[p][q] * inst.capacity_resolution
             for p, pool in enumerate(inst.pools)
             for q in range(inst.horizon)
-            if bought[p][q]
+            if state.bought[p][q]
         },
     )
-    return Outcome("feasible", solution, ranking=state)
 
 
-def greedy_hint(f: Formulation, ranked: Outcome) -> list[tuple[cp_model.IntVar, int]]:
-    """The ranking's plan as (model variable, value) pairs; empty when the ranking found none."""
-    state = ranked.ranking
-    if state is None:
-        return []
-    k = f.inst.allocation_scale  # the ranking counts whole money units; allocations are finer
-    hint = [(var, int(state.starts.get(i) == s)) for (i, s), var in f.x.items()]
-    hint += [(var, k * state.alloc[v][q]) for (v, q), var in f.b.items()]
-    return hint + [(var, state.bought[p][q]) for (p, q), var in f.e.items()]
-
-
-def _read_solution(f: Formulation, value_of) -> Solution:
-    """Read starts, allocations and purchases; `value_of(proto index)` gives a variable's value."""
-    inst = f.inst
-    starts = {inst.mmps[i].id: s for (i, s), var in f.x.items() if value_of(var.index)}
-    allocated = {
-        (inst.streams[v].id, q): value_of(var.index) * inst.money_resolution / inst.allocation_scale
-        for (v, q), var in f.b.items()
-    }
-    purchased = {
-        (inst.pools[p].id, q): value_of(var.index) * inst.capacity_resolution
-        for (p, q), var in f.e.items()
-        if value_of(var.index)
-    }
-    return Solution(starts=starts, allocated=allocated, purchased=purchased)
-
-
-def _value_bound(inst: Instance, weighted: float) -> Decimal:
-    """Objective 1 (currency) bounded by a weighted objective W * value - allocation, where
-    0 <= allocation < W: value <= ceil(weighted / W)."""
-    weight = tie_break_weight(inst)
-    units = -(-math.floor(weighted + 1e-6) // weight)
+def _money(inst: Instance, units: int) -> Decimal:
     return Decimal(units) * inst.money_resolution
+
+
+# ---------------------------------------------------------------- warm starts and hints
+
+
+def _indexed(inst: Instance, starts: dict[str, str]) -> dict[int, int]:
+    """A plan given by ids, by instance indices; MMPs and quarters the portfolio does not have are dropped."""
+    index = {m.id: i for i, m in enumerate(inst.mmps)}
+    quarter = {label: q for q, label in enumerate(inst.quarters)}
+    return {index[m]: quarter[q] for m, q in starts.items() if m in index and q in quarter}
+
+
+def _hint(f: Formulation, warm: Candidate | None, warm_start: dict[str, str] | None) -> dict[int, int]:
+    """Goal 1's hint: the whole warm start when it keeps every rule, else the starts it names. Not the
+    ranking's plan: measured on 2,000-MMP portfolios, it pulls CP-SAT's search toward the ranking and
+    ends with wider gaps (the ranking's plan is a floor instead)."""
+    if warm is not None:
+        return _full_hint(f, warm.state)
+    if not warm_start:
+        return {}
+    chosen = set(_indexed(f.inst, warm_start).items())
+    return {var.index: int(key in chosen) for key, var in f.x.items()}
+
+
+def _full_hint(f: Formulation, state: GreedyState) -> dict[int, int]:
+    """Every model variable as in a complete plan: starts, allocations, purchases, key-result credit."""
+    inst = f.inst
+    hint = {var.index: int(state.starts.get(i) == s) for (i, s), var in f.x.items()}
+    hint |= {var.index: state.alloc[v][q] for (v, q), var in f.b.items()}
+    hint |= {var.index: state.bought[p][q] for (p, q), var in f.e.items()}
+    for k, var in f.w.items():
+        _kid, target, per_unit = inst.key_results[k]
+        reach = sum((inst.mmps[i].contributions.get(k, 0) for i in state.starts), start=0)
+        hint[var.index] = math.floor(per_unit * min(target, reach))
+    for g, var in f.none.items():
+        hint[var.index] = int(not any(i in state.starts for i in inst.groups[g].members))
+    for s, var in f.synergy.items():
+        hint[var.index] = int(all(i in state.starts for i in inst.synergies[s].members))
+    return hint
+
+
+# ---------------------------------------------------------------- backends
+
+
+def _run_cpsat(
+    f: Formulation,
+    settings: SolverSettings,
+    time_s: float,
+    hint: dict[int, int] | None,
+    signal: stopping.Signal | None = None,
+) -> Search:
+    """One CP-SAT run on the formulation's current objective; the starts of its best plan and its bound.
+    `hint` None keeps the hints the model has."""
+    if hint is not None:
+        _set_hints(f, hint)
+    solver = cpsat_solver(settings, time_s, starts=len(f.x))
+    status = solve_stoppable(solver, f.model, signal)
+    if status == cp_model.INFEASIBLE:
+        return Search("infeasible")
+    if status == cp_model.MODEL_INVALID:  # a bug in the formulation, never the user's input
+        raise RuntimeError(f"invalid CP-SAT model: {f.model.validate()}")
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return Search("no_solution_in_time")
+    starts = {i: s for (i, s), var in f.x.items() if solver.value(var)}
+    # The objective is integral and CP-SAT reports its bound exactly (as a float holding an integer).
+    bound = round(solver.best_objective_bound) if f.model.proto.objective.scaling_factor < 0 else None
+    return Search("optimal" if status == cp_model.OPTIMAL else "feasible", starts, bound)
+
+
+def _set_hints(f: Formulation, hint: dict[int, int]) -> None:
+    """Hint CP-SAT with `hint` (model variable index -> value), and nothing else."""
+    f.model.clear_hints()
+    variables = (*f.x.values(), *f.b.values(), *f.e.values(), *f.w.values(), *f.none.values(), *f.synergy.values())
+    by_index = {var.index: var for var in variables}
+    for index, value in hint.items():
+        f.model.add_hint(by_index[index], value)
+
+
+def _search(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[int, int]) -> Search:
+    """One run of the chosen backend on the formulation's current objective."""
+    if settings.backend == "cbc":
+        return _run_mip(solve_cbc, f, settings, time_s, hint)
+    if settings.backend == "scip":
+        return _run_mip(solve_scip, f, settings, time_s, hint)
+    if settings.backend == "auto":
+        return _auto(f, settings, time_s, hint)
+    return _run_cpsat(f, settings, time_s, hint)
+
+
+def _auto(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[int, int]) -> Search:
+    """The default backend, by model class (measured with bench/): a pure selection knapsack (one quarter,
+    no money) goes to CBC on every thread, whose cover cuts close it soonest; otherwise CP-SAT races CBC
+    when there are two threads or more, and with one thread CP-SAT alone, or CBC alone on large models.
+    CP-SAT runs alone, on every thread, when building CBC's model would take longer than the time left."""
+    inst = f.inst
+    cbc_fits = time_s >= cbc_build_time_s(f)
+    if inst.horizon == 1 and not _has_money(inst) and cbc_fits:
+        return _run_mip(solve_cbc, f, settings, time_s, hint)
+    if settings.workers >= 2 and cbc_fits:
+        return _race(f, settings, time_s, hint)
+    if len(f.x) > MIP_ALONE_STARTS and cbc_fits:
+        return _run_mip(solve_cbc, f, settings, time_s, hint)
+    return _run_cpsat(f, settings, time_s, hint)
+
+
+def _race(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[int, int]) -> Search:
+    """CP-SAT on every thread but one beside CBC on the last: CP-SAT proves small and medium portfolios
+    soonest, CBC's cuts close large ones and knapsack-like ones. Whichever proves its plan optimal stops
+    the other; the better plan and the tighter bound win."""
+    _set_hints(f, hint)  # before the threads start: from then on the model is only read
+    cpsat = settings.model_copy(update={"workers": settings.workers - 1})
+    cbc = settings.model_copy(update={"workers": 1})
+    found = stopping.race(
+        {
+            "cp-sat": lambda signal: _run_cpsat(f, cpsat, time_s, None, signal),
+            "cbc": lambda signal: _run_mip(solve_cbc, f, cbc, time_s, hint, signal),
+        },
+        won=lambda search: search.status == "optimal",
+        failed=Search("no_solution_in_time"),
+    )
+    return _best_of(f.inst, found["cp-sat"], found["cbc"])
+
+
+def _best_of(inst: Instance, exact: Search, other: Search) -> Search:
+    """One search from a race: the better plan (as the model values it), the tighter bound, and `exact`'s
+    verdict of infeasibility (CP-SAT counts exactly; a floating-point solver can misjudge)."""
+    if exact.status == "infeasible":
+        return exact
+    valued = []
+    for search in (exact, other):
+        state = replay(inst, search.starts) if search.starts is not None else None
+        if state is not None and complete(state):
+            valued.append((_model_value(inst, state), search))
+    if not valued:
+        return Search("no_solution_in_time")
+    value, best = max(valued, key=lambda v: v[0])
+    bounds = [s.bound for s in (exact, other) if s.bound is not None]
+    bounds += [v for v, s in valued if s.status == "optimal" and s.bound is None]
+    bound = min(bounds, default=None)
+    proven = bound is not None and value >= bound
+    return Search("optimal" if proven else "feasible", best.starts, bound)
+
+
+def _run_mip(
+    solve_mip,
+    f: Formulation,
+    settings: SolverSettings,
+    time_s: float,
+    hint: dict[int, int],
+    signal: stopping.Signal | None = None,
+) -> Search:
+    """One run of a MIP backend (CBC, SCIP). It counts in floating point: only its starts are used (the
+    money is priced exactly afterwards), and its bound is rounded down to whole units."""
+    result = solve_mip(f, settings, time_s, hint, signal)
+    starts = {i: s for (i, s), var in f.x.items() if result.values.get(var.index)} if result.values else None
+    maximizing = f.model.proto.objective.scaling_factor < 0
+    bound = None
+    if result.bound is not None and maximizing:
+        bound = math.floor(result.bound + 1e-9 * max(1.0, abs(result.bound)))
+    status = result.status
+    if status == "optimal" and settings.relative_gap:  # stopped at the gap, not at a proof
+        status = "feasible"
+    return Search(status, starts, bound)
 
 
 def _check(portfolio: Portfolio, plan: Plan) -> None:

@@ -4,39 +4,55 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 
-from api.deps import Runner, Server, capped, checked
+from api.auth import Planner
+from api.deps import Server, Solving, capped, for_summaries
+from api.errors import responses
 from api.examples import frontier_examples, whatif_examples
+from api.parsing import ParsedRoute
 from models.scenarios import FrontierRequest, FrontierResponse, WhatIfRequest, WhatIfResponse
-from optimizer.frontier import run_frontier
-from optimizer.whatif import run_whatif
+from optimizer.studies.frontier import FrontierStudy
+from optimizer.studies.whatif import WhatIfStudy
 
-router = APIRouter(prefix="/v1", tags=["scenarios"])
+router = APIRouter(prefix="/v1", tags=["scenarios"], route_class=ParsedRoute, responses=responses(401, 403))
 
 
-@router.post("/whatif", response_model=WhatIfResponse, summary="Compare what-if scenarios with the base plan")
+@router.post(
+    "/whatif",
+    response_model=WhatIfResponse,
+    summary="Compare what-if scenarios with the base plan",
+    responses=responses(400, 413, 422, 429, 503),
+)
 async def whatif(
     body: Annotated[WhatIfRequest, Body(openapi_examples=whatif_examples())],
-    run: Runner,
+    caller: Planner,
+    solvers: Solving,
     server: Server,
+    request: Request,
 ) -> WhatIfResponse:
-    """Each scenario is a list of changes addressed by id; scenarios are solved in parallel."""
-    return await _fan_out(run_whatif, body, run, server)
+    """Each scenario is a list of changes addressed by id; scenarios are solved in parallel, each starting
+    from the base plan. Every scenario is one solve of the server's admission limit."""
+    return await solvers.study(
+        WhatIfStudy(), body, capped(for_summaries(body.settings), server), request, caller.tenant
+    )
 
 
-@router.post("/frontier", response_model=FrontierResponse, summary="Sweep the total budget")
+@router.post(
+    "/frontier",
+    response_model=FrontierResponse,
+    summary="Sweep the total budget",
+    responses=responses(400, 413, 422, 429, 503),
+)
 async def frontier(
     body: Annotated[FrontierRequest, Body(openapi_examples=frontier_examples())],
-    run: Runner,
+    caller: Planner,
+    solvers: Solving,
     server: Server,
+    request: Request,
 ) -> FrontierResponse:
-    """Value, gap and selection per total budget, the marginal value of each step and the knee."""
-    return await _fan_out(run_frontier, body, run, server)
-
-
-async def _fan_out(work, body: WhatIfRequest | FrontierRequest, run: Runner, server: Server):
-    """Check the portfolio, cap the settings, and run `work(request, pool)` over the solver pool."""
-    checked(body.portfolio)
-    request = body.model_copy(update={"settings": capped(body.settings, server)})
-    return await run.run_with_pool(work, request)
+    """Value, gap and selection per total budget, the marginal value of each step and the knee.
+    Every budget is one solve of the server's admission limit."""
+    return await solvers.study(
+        FrontierStudy(), body, capped(for_summaries(body.settings), server), request, caller.tenant
+    )

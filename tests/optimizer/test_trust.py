@@ -1,0 +1,175 @@
+"""Plans you can trust: exact certification on real amounts, a floor under every solve, and a second goal
+(least money) that never changes the value.
+
+Proofs are asserted only without a time limit that load could cut short (an hour for portfolios that
+prove in milliseconds); floors are asserted at any time limit, because they hold at any.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from importlib import import_module
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from models import SolverSettings, load_portfolio
+from models.scenarios import WhatIfRequest
+from optimizer import solve, validate
+from optimizer.studies.whatif import WhatIfStudy
+from tests.support.generators import portfolios, random_portfolio, with_cents
+from tests.support.solving import solve_valid
+from tests.support.studies import run_study_here
+
+solve_module = import_module("optimizer.solve")  # the module (`optimizer.solve` is the function)
+NO_LIMIT = {"time_limit_s": 3600, "workers": 1}
+PROVEN = ("optimal", "infeasible")
+EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def starts(plan) -> dict[str, str]:
+    return {s.mmp: s.start for s in plan.selected}
+
+
+@pytest.mark.slow
+@EXAMPLES
+@given(portfolios(max_mmps=12), st.integers(0, 2**31 - 1))
+def test_amounts_in_cents_beside_large_budgets_are_proven_on_their_exact_figures(data, seed):
+    data = with_cents(data, seed)
+    plan = solve_valid(data, **NO_LIMIT)
+    budget = data["budget"] if isinstance(data["budget"], list) else [data["budget"]]
+    assert plan.solver.exact
+    if any(Decimal(str(b)) % 1 for b in budget):  # an amount with cents: counted in cents
+        assert plan.solver.money_resolution <= Decimal("0.01")
+    assert plan.status in PROVEN, f"counted exactly, a small portfolio is proven; got {plan.status}"
+    if plan.status == "optimal":
+        assert plan.bound == plan.objective and plan.gap == 0
+
+
+@pytest.mark.slow
+@EXAMPLES
+@given(portfolios(max_mmps=12))
+def test_the_second_goal_never_changes_the_value_and_never_costs_more(data):
+    portfolio = load_portfolio(data)
+    with_least_money = solve_valid(portfolio, **NO_LIMIT)
+    with mock.patch.object(solve_module, "_second_goal", lambda f, settings, best, *_: (best, False)):
+        value_only = solve_valid(portfolio, **NO_LIMIT)
+    assert with_least_money.status == value_only.status
+    if with_least_money.status == "optimal":
+        assert with_least_money.objective == value_only.objective
+        assert with_least_money.solver.least_money
+        # Less (or as much) money left unallocated elsewhere: the reserve is at least as large.
+        reserve = sum(r.unallocated for r in with_least_money.reserve)
+        assert reserve >= sum(r.unallocated for r in value_only.reserve)
+
+
+@pytest.mark.slow
+@EXAMPLES
+@given(portfolios(max_mmps=12), st.sampled_from([0.001, 0.01, 0.05]))
+def test_a_valid_warm_start_is_never_beaten_downward(data, limit):
+    portfolio = load_portfolio(data)
+    best = solve_valid(portfolio, **NO_LIMIT)
+    if best.objective is None:
+        return
+    plan = solve(portfolio, SolverSettings(time_limit_s=limit, workers=1), starts(best))
+    assert validate(portfolio, plan) == []
+    assert plan.objective is not None and plan.objective >= best.objective
+    assert plan.solver.floor is not None and plan.solver.floor.value >= best.objective
+
+
+def relaxing(data: dict) -> list[dict]:
+    scenarios = [
+        {"name": "budget +10%", "changes": [{"op": "scale_budget", "factor": "1.1"}]},
+        {
+            "name": "+2 capacity on every pool",
+            "changes": [{"op": "change_capacity", "pool": p["id"], "delta": 2} for p in data["pools"]],
+        },
+    ]
+    mandatory = [m["id"] for m in data["mmps"] if m.get("mandatory")]
+    if mandatory:
+        scenarios.append(
+            {"name": "one optional", "changes": [{"op": "force_mmp", "mmp": mandatory[0], "mode": "free"}]}
+        )
+    return scenarios
+
+
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000))
+def test_a_scenario_that_only_relaxes_never_falls_below_its_base_at_one_thread_and_half_a_second(seed):
+    """At 0.5 s a 60-MMP portfolio is rarely proven: without the base plan as a floor, scenarios came back
+    below their base (issue 10). Each plan passes the validator against its own portfolio."""
+    data = random_portfolio(seed, n_mmps=60, n_quarters=4, n_pools=6)
+    request = WhatIfRequest(
+        portfolio=data, scenarios=relaxing(data), settings=SolverSettings(time_limit_s=0.5, workers=1)
+    )
+    run = run_study_here(WhatIfStudy(), request)
+    for portfolio, plan in run.solved():
+        assert validate(portfolio, plan) == []
+    base, *others = run.plans
+    if base.objective is None:
+        return
+    for task, plan in zip(run.tasks[1:], others, strict=True):
+        assert plan.objective is not None and plan.objective >= base.objective, task.label
+
+
+def test_a_warm_start_that_breaks_a_rule_is_no_floor_but_the_solve_goes_on():
+    # a and b each need the whole pool in Q1: a warm start with both breaks capacity.
+    data = {
+        "name": "broken warm start",
+        "quarters": ["Q1"],
+        "budget": 100,
+        "value_streams": [{"id": "s"}],
+        "pools": [{"id": "p", "capacity": 1}],
+        "mmps": [
+            {"id": "a", "value_stream": "s", "value": 10, "cost": [1], "demand": {"p": [1]}},
+            {"id": "b", "value_stream": "s", "value": 20, "cost": [1], "demand": {"p": [1]}},
+        ],
+    }
+    portfolio = load_portfolio(data)
+    plan = solve(portfolio, SolverSettings(**NO_LIMIT), {"a": "Q1", "b": "Q1"})
+    assert validate(portfolio, plan) == []
+    assert plan.status == "optimal" and plan.objective == 20
+    assert plan.solver.floor is not None and plan.solver.floor.source == "ranking"
+
+
+def test_the_floor_is_returned_when_the_search_finds_nothing_better():
+    # A stopped search (time spent) still answers with the warm start, and says so.
+    data = random_portfolio(3, n_mmps=40, n_quarters=4, n_pools=6)
+    portfolio = load_portfolio(data)
+    best = solve_valid(portfolio, time_limit_s=30)
+    with mock.patch.object(solve_module, "_first_goal", lambda *_: solve_module.Search("no_solution_in_time")):
+        plan = solve(portfolio, SolverSettings(time_limit_s=30), starts(best))
+    assert validate(portfolio, plan) == []
+    assert plan.status == "feasible" and plan.objective == best.objective
+    assert plan.solver.floor.source == "warm_start" and plan.solver.floor.value == best.objective
+
+
+def test_a_racer_that_crashes_leaves_the_race_to_the_other():
+    portfolio = load_portfolio(random_portfolio(3, n_mmps=30, n_quarters=4, n_pools=6))
+
+    def crash(*_args, **_kwargs):
+        raise RuntimeError("a bug in one racer")
+
+    with mock.patch.object(solve_module, "solve_cbc", crash):
+        plan = solve(portfolio, SolverSettings(backend="auto", workers=2, time_limit_s=60))
+    assert validate(portfolio, plan) == []
+    assert plan.objective is not None and plan.status in ("optimal", "feasible")
+
+
+def test_a_cbc_crash_answers_with_the_floor_not_an_error():
+    import pulp
+
+    cbc = import_module("optimizer.cbc")
+    portfolio = load_portfolio(random_portfolio(3, n_mmps=30, n_quarters=4, n_pools=6))
+
+    def crash(*_args, **_kwargs):
+        raise pulp.PulpSolverError("CBC ended with exit code -11")
+
+    with mock.patch.object(cbc, "_run_cbc", crash):
+        plan = solve(portfolio, SolverSettings(backend="cbc", time_limit_s=10))
+    assert validate(portfolio, plan) == []
+    assert plan.status == "feasible" and plan.solver.floor is not None
+    assert plan.objective == plan.solver.floor.value
