@@ -96,6 +96,9 @@ class _Files(NamedTuple):
         return cls(folder / "model.mps", folder / "start.mst", folder / "solution.sol", folder / "cbc.log")
 
 
+PLAIN_SEARCH = ["-preprocess", "off", "-cuts", "off"]
+"""CBC's options for a search without its preprocessing and cut generators."""
+
 _STATUS = {  # PuLP's solution status (not its solver status): a time-limited plan is feasible
     pulp.LpSolutionOptimal: "optimal",
     pulp.LpSolutionIntegerFeasible: "feasible",
@@ -110,8 +113,10 @@ def solve_cbc(
     time_left_s: float,
     hint: dict[int, int],
     signal: stopping.Signal | None = None,
+    plain: bool = False,
 ) -> MilpResult:
     """Solve with CBC; status from the solution status (not the solver status), bound from CBC's log.
+    `plain` turns CBC's preprocessing and cut generators off (see `solve_cbc_plain`).
 
     CBC checks its time limit only between phases and can overrun it badly on large models, so the
     run is watched: past the limit plus a grace period the CBC process is killed and the result is
@@ -130,7 +135,8 @@ def solve_cbc(
         if time.monotonic() >= deadline:  # building and writing the model took all of CBC's time
             return MilpResult("no_solution_in_time", {})
         # CBC's own limit leaves a grace period for reading its answer back inside ours.
-        arguments = _arguments(command, files, deadline - time.monotonic() - CBC_GRACE_S, warm_start=bool(hint))
+        time_limit_s = deadline - time.monotonic() - CBC_GRACE_S
+        arguments = _arguments(command, files, time_limit_s, warm_start=bool(hint), plain=plain)
         try:
             if not _run_watched(lambda: _run_cbc(arguments, files.log), deadline - time.monotonic(), signal):
                 return MilpResult("no_solution_in_time", {})
@@ -148,6 +154,19 @@ def solve_cbc(
         found = {i: m.model_value(i, values.get(v.name, 0) or 0) for i, v in enumerate(variables)}
     lower = _lower_bound(log_text)
     return MilpResult(status, found, None if lower is None else m.model_bound(lower + m.offset))
+
+
+def solve_cbc_plain(
+    f: Formulation,
+    settings: SolverSettings,
+    time_left_s: float,
+    hint: dict[int, int],
+    signal: stopping.Signal | None = None,
+) -> MilpResult:
+    """CBC by branch and bound alone. CBC 2.10's cut generators can call a feasible model infeasible
+    ("Cut generators found to be infeasible", seen on a goal-2 model its own warm start satisfies): where a
+    plan is known to keep every rule, the caller asks again this way."""
+    return solve_cbc(f, settings, time_left_s, hint, signal, plain=True)
 
 
 def build_time_s(f: Formulation) -> float:
@@ -174,6 +193,8 @@ def _arguments(command: pulp.COIN_CMD, files: _Files, time_limit_s: float, warm_
     arguments += ["-sec", str(max(time_limit_s, 0.01))]
     for option in command.options + command.getOptions():  # seed, gap, threads, wall-clock time
         arguments += f"-{option}".split()
+    if plain:
+        arguments += PLAIN_SEARCH
     return [*arguments, "-solve", "-printingOptions", "all", "-solution", str(files.solution)]
 
 

@@ -32,7 +32,7 @@ from models.settings import SolverSettings
 from optimizer import stopping
 from optimizer.backends import cpsat_solver, solve_stoppable
 from optimizer.cbc import build_time_s as cbc_build_time_s
-from optimizer.cbc import solve_cbc
+from optimizer.cbc import solve_cbc, solve_cbc_plain
 from optimizer.explain import binding_constraints, not_selected_reasons
 from optimizer.formulation import Formulation, build, least_money_at
 from optimizer.greedy import GreedyState, complete, greedy_plan, replay
@@ -224,13 +224,12 @@ def _run_backend(
     reserve = _reserve(inst, settings)
     second = SECOND_GOAL_SHARE * settings.time_limit_s if _has_money(inst) else 0.0
     f = build(inst)
-    search = _first_goal(f, settings, time_left() - reserve - second, _hint(f, warm, warm_start))
+    hint = _hint(f, warm, warm_start)
+    search = _first_goal(f, settings, time_left() - reserve - second, hint)
     if search.status == "infeasible" and floor is None:
         return Outcome(SolverStatus.INFEASIBLE)
-    if search.status == "infeasible":
-        # A floor keeps every rule (the validator checks it): a floating-point solver (CBC) misjudged the model.
-        log.warning("the solver reported infeasible, but a valid plan is known")
-        search = Search("feasible")
+    if search.status == "infeasible":  # a floor keeps every rule (the validator checks it): a misjudgement
+        search = _search_again(f, settings, time_left() - reserve - second, hint)
     found = _candidate(portfolio, inst, replay(inst, search.starts)) if search.starts is not None else None
     best = max((c for c in (found, floor) if c is not None), key=lambda c: c.value, default=None)
     if best is None:
@@ -276,11 +275,25 @@ def _second_goal(
         return best, False
     least_money_at(f, best.units)
     hint = _full_hint(f, best.state)
+    deadline = time.monotonic() + time_s
     search = _search(f, settings, time_s, hint)
+    if search.status == "infeasible":  # `best` keeps every rule and meets the value held: a misjudgement
+        search = _search_again(f, settings, deadline - time.monotonic(), hint)
     found = _candidate(portfolio, f.inst, replay(f.inst, search.starts)) if search.starts is not None else None
     if found is None or found.value < best.value or _allocated(found) > _allocated(best):
         return best, False
     return found, search.status == "optimal"
+
+
+def _search_again(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[int, int]) -> Search:
+    """The backend called a model infeasible that a known plan satisfies. Only a floating-point solver can:
+    CBC's cut generators have (CBC 2.10), so CBC searches again by branch and bound alone. A second such
+    verdict, or SCIP's, leaves the known plan standing, unproven."""
+    log.warning("the solver reported infeasible, but a valid plan is known")
+    if settings.backend == "scip" or time_s <= 0.01 or stopping.requested():
+        return Search("feasible")
+    search = _run_mip(solve_cbc_plain, f, settings, time_s, hint)
+    return Search("feasible") if search.status == "infeasible" else search
 
 
 def _candidate(portfolio: Portfolio, inst: Instance, state: GreedyState | None) -> Candidate | None:

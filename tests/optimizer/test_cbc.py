@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from importlib import import_module
 
 import pytest
 from pulp.apis import coin_api, core
@@ -16,6 +17,7 @@ from optimizer import cbc, stopping
 from optimizer.formulation import build
 from optimizer.instance import build_instance
 from tests.support.processes import children
+from tests.support.solving import solve_valid
 from tests.support.waiting import wait_for
 
 LONG = (1, 600, 8, 6)  # random_portfolio arguments: with one thread, CBC runs far past a minute on it
@@ -57,3 +59,45 @@ def test_a_cbc_run_past_its_limit_is_killed_and_leaves_no_process():
     assert time.monotonic() - started < 5
     assert children("sleep") == []
 
+
+# CBC 2.10's cut generators call goal 2 of this portfolio infeasible ("Cut generators found to be infeasible"),
+# though the plan of goal 1 satisfies it: the CP-SAT / CBC cross-check found it.
+CUTS_MISJUDGE = {
+    "name": "cut generators misjudge",
+    "quarters": ["2027Q1", "2027Q2", "2027Q3"],
+    "budget": [10, 10, 10],
+    "value_streams": [{"id": "vs0", "max_change": 0}],
+    "mmps": [
+        {"id": "m2", "value_stream": "vs0", "value": 180, "cost": [0, 10]},
+        {
+            "id": "m4",
+            "value_stream": "vs0",
+            "wsjf": {"business_value": 5, "time_criticality": 3, "risk_reduction": 1, "job_size": 3},
+            "cost": [0],
+        },
+    ],
+}
+solve_module = import_module("optimizer.solve")  # the module (`optimizer.solve` is the function)
+
+
+def test_a_model_cbc_misjudges_infeasible_still_gets_its_least_money_proven():
+    cpsat = solve_valid(CUTS_MISJUDGE, backend="cp-sat", workers=1, time_limit_s=600, what_it_takes=False)
+    cbc_plan = solve_valid(CUTS_MISJUDGE, backend="cbc", workers=1, time_limit_s=600, what_it_takes=False)
+    assert cbc_plan.objective == cpsat.objective
+    assert cbc_plan.solver.least_money and cpsat.solver.least_money
+    assert [r.unallocated for r in cbc_plan.reserve] == [r.unallocated for r in cpsat.reserve]
+
+
+def test_a_search_cbc_calls_infeasible_beside_a_valid_plan_runs_again_by_branch_and_bound(monkeypatch):
+    monkeypatch.setattr(solve_module, "solve_cbc", lambda *a, **k: cbc.MilpResult("infeasible", {}))
+    plan = solve_valid(CUTS_MISJUDGE, backend="cbc", workers=1, time_limit_s=600, what_it_takes=False)
+    assert plan.status == "optimal" and plan.solver.least_money  # both goals proven by the plain search
+
+
+def test_a_second_infeasible_verdict_leaves_the_known_plan_standing_unproven(monkeypatch):
+    infeasible = lambda *a, **k: cbc.MilpResult("infeasible", {})  # noqa: E731
+    monkeypatch.setattr(solve_module, "solve_cbc", infeasible)
+    monkeypatch.setattr(solve_module, "solve_cbc_plain", infeasible)
+    plan = solve_valid(CUTS_MISJUDGE, backend="cbc", workers=1, time_limit_s=600, what_it_takes=False)
+    assert plan.status == "feasible" and not plan.solver.least_money
+    assert plan.solver.floor is not None and plan.objective == plan.solver.floor.value
