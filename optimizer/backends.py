@@ -19,9 +19,6 @@ log = logging.getLogger("vmo.solver")
 # finds better plans within the limit (measured with bench/; see the README).
 TWO_WORKER_SUBSOLVERS = ["max_lp", "core"]
 LARGE_MODEL_STARTS = 2000  # start variables above which two workers interleave the full portfolio
-# One worker searches with the full LP relaxation: measured with `python -m bench one-thread`, it proves
-# portfolios of 50 to 100 MMPs in a quarter to a half of the time, and closes the gap on larger ones.
-ONE_WORKER_LINEARIZATION = 2
 
 
 def cpsat_solver(
@@ -32,8 +29,6 @@ def cpsat_solver(
     params = solver.parameters
     params.max_time_in_seconds = max(time_left_s, 0.001)
     params.num_workers = settings.workers
-    if optimizing and settings.workers == 1:
-        params.linearization_level = ONE_WORKER_LINEARIZATION
     if optimizing and settings.workers == 2:
         if starts > LARGE_MODEL_STARTS:
             params.interleave_search = True
