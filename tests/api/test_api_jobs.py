@@ -72,7 +72,7 @@ def fresh(data: dict[str, Any]) -> dict[str, Any]:
 @cache
 def reference(seed: int, time_limit_s: float) -> Plan:
     """`small(seed)` solved here, with one thread like a pool process."""
-    return solve(load_portfolio(small(seed)), SolverSettings(time_limit_s=time_limit_s, workers=1))
+    return solve(load_portfolio(small(seed)), SolverSettings(time_limit_s=time_limit_s, workers=1, what_it_takes=False))
 
 
 def new_client(db: Database, **settings: Any) -> TestClient:
@@ -204,7 +204,11 @@ def test_batch_of_100_portfolios_over_http(database, pool):
     names = [p["name"] for p in portfolios]
     assert len(set(names)) == BATCH_SIZE
     with new_client(database) as client:
-        body = {"kind": "batch", "portfolios": portfolios, "settings": {"time_limit_s": 2, "seed": 0}}
+        body = {
+            "kind": "batch",
+            "portfolios": portfolios,
+            "settings": {"time_limit_s": 2, "seed": 0, "what_it_takes": False},
+        }
         queued = submit(client, body)
         assert queued["progress"] == {"done": 0, "total": BATCH_SIZE, "failed": 0, "best_value": None}
         location = f"/v1/jobs/{queued['id']}"

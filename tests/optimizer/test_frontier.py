@@ -18,7 +18,7 @@ from tests.support.paths import FIXTURES
 from tests.support.studies import run_study_here
 
 D = Decimal
-SETTINGS = {"time_limit_s": 20, "workers": 1}
+SETTINGS = {"time_limit_s": 20, "workers": 1, "what_it_takes": False}  # as the CLI sweeps
 
 
 @pytest.fixture(scope="module")

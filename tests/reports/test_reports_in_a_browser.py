@@ -13,24 +13,18 @@ import pytest
 
 from models import SolverSettings
 from models.scenarios import FrontierRequest, WhatIfRequest
-from optimizer import solve
-from optimizer.studies import prepared
 from optimizer.studies.frontier import FrontierStudy
 from optimizer.studies.whatif import WhatIfStudy
 from reports import frontier_report, plan_report, whatif_report
 from tests.support.browser import chromium, colours, visit
 from tests.support.solving import solve_valid
+from tests.support.studies import run_study_here
 from tests.support.workbooks import fixture_portfolio
 
 pytestmark = pytest.mark.slow
 
 
-def run_study(study, request) -> object:
-    plans = []
-    for task in study.tasks(request):
-        portfolio, warm = prepared(task, plans[task.after] if task.after is not None else None)
-        plans.append(solve(portfolio, SolverSettings(time_limit_s=20, workers=1), warm))
-    return study.assemble(request, plans)
+STUDY_SETTINGS = SolverSettings(time_limit_s=20, workers=1, what_it_takes=False)  # as the CLI runs studies
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +33,9 @@ def pages(tmp_path_factory) -> dict[str, tuple[str, list[str]]]:
     folder = tmp_path_factory.mktemp("reports")
     p = fixture_portfolio("insurance-fy27.json")
     scenarios = [{"name": "budget -10%", "changes": [{"op": "scale_budget", "factor": Decimal("0.9")}]}]
-    whatif = run_study(WhatIfStudy(), WhatIfRequest(portfolio=p, scenarios=scenarios))
-    frontier = run_study(FrontierStudy(), FrontierRequest(portfolio=p, budgets=[24000000, 30000000]))
+    whatif = run_study_here(WhatIfStudy(), WhatIfRequest(portfolio=p, scenarios=scenarios), STUDY_SETTINGS).response
+    frontier_request = FrontierRequest(portfolio=p, budgets=[24000000, 30000000])
+    frontier = run_study_here(FrontierStudy(), frontier_request, STUDY_SETTINGS).response
     reports = {
         "plan": (
             plan_report(p, solve_valid(p)),
