@@ -18,6 +18,19 @@ from tests.support.paths import FIXTURES
 os.environ.setdefault("VMO_DATABASE_PATH", str(Path(tempfile.mkdtemp(prefix="vmo-tests-")) / "vmo.db"))
 
 
+WHOLLY_SLOW = "\npytestmark = pytest.mark.slow"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The inner loop (`-m "not slow"`) does not even import a module marked slow as a whole: some build an
+    app, a database and a schema at import (the fuzz runs), which every xdist worker would pay for nothing."""
+    if config.option.markexpr.strip() != "not slow" or collection_path.suffix != ".py":
+        return None
+    if not collection_path.name.startswith("test_"):
+        return None
+    return True if WHOLLY_SLOW in collection_path.read_text(encoding="utf-8") else None
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES

@@ -158,6 +158,7 @@ def client() -> Iterator[TestClient]:
 # ---------------------------------------------------------------- health, docs, OpenAPI
 
 
+@pytest.mark.slow
 def test_healthz_and_readyz(client):
     health = client.get("/healthz")
     assert health.status_code == 200
@@ -179,6 +180,7 @@ def _examples(spec: dict[str, Any], route: str) -> dict[str, Any]:
     return spec["paths"][route]["post"]["requestBody"]["content"]["application/json"]["examples"]
 
 
+@pytest.mark.slow
 def test_openapi_has_fixture_examples(client):
     response = client.get("/openapi.json")
     assert response.status_code == 200
@@ -204,6 +206,7 @@ def test_docs_page(client):
 # ---------------------------------------------------------------- /v1/solve
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_solve_fixture(client, name):
     portfolio = fixture_portfolio(name)
@@ -397,6 +400,7 @@ def test_whatif_budget_moves_value_the_right_way(whatif_response):
     assert cut["summary"]["objective"] <= base["objective"] <= raised["summary"]["objective"]
 
 
+@pytest.mark.slow  # three solves of the insurance fixture
 def test_whatif_summaries_add_up_to_the_scaled_budget(whatif_response):
     budget = Decimal(fixture(INSURANCE)["budget"]) * len(fixture(INSURANCE)["quarters"])
     summaries = [whatif_response["base"], *(s["summary"] for s in whatif_response["scenarios"])]
@@ -404,6 +408,7 @@ def test_whatif_summaries_add_up_to_the_scaled_budget(whatif_response):
         assert summary["allocated"] + summary["unallocated"] == budget * factor
 
 
+@pytest.mark.slow  # three solves of the insurance fixture
 def test_whatif_diffs_are_internally_consistent(whatif_response):
     base = whatif_response["base"]
     for scenario in whatif_response["scenarios"]:
@@ -902,6 +907,7 @@ def padded(size: int) -> bytes:
     return head + b" " * (size - len(head) - len(tail)) + tail
 
 
+@pytest.mark.slow
 def test_body_over_the_limit_with_content_length_is_413(small_body_client):
     for route in ROUTES:
         response = small_body_client.post(route, content=padded(65_537), headers={"content-type": "application/json"})
@@ -937,6 +943,7 @@ def test_body_over_the_default_limit_is_413(client):
     assert_envelope(response, 413, "too_large")
 
 
+@pytest.mark.slow
 def test_streamed_body_over_many_asgi_messages_is_413():
     """TestClient hands the app one message; drive the ASGI app directly with many small ones."""
     app = create_app(ApiSettings(max_body_bytes=2048))

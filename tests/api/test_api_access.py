@@ -117,6 +117,7 @@ ISOLATED = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("method", "route", "body"), ISOLATED, ids=[f"{m} {r}" for m, r, _ in ISOLATED])
 def test_another_tenants_record_is_not_found(acme, theirs, method, route, body):
     """Read, version, list plans of, solve-and-store, delete, export, follow, fetch the result of, cancel:
@@ -370,6 +371,7 @@ def assert_quota(response, *words: str) -> None:
         assert word in error["message"], error
 
 
+@pytest.mark.slow
 def test_stored_portfolios_and_versions_have_a_quota(tight):
     first = tight.post("/v1/portfolios", json=small(0)).json()["id"]
     tight.post("/v1/portfolios", json=small(1))
@@ -380,6 +382,7 @@ def test_stored_portfolios_and_versions_have_a_quota(tight):
     assert tight.post("/v1/portfolios", json=small(5)).status_code == 201
 
 
+@pytest.mark.slow
 def test_queued_jobs_and_parts_per_job_have_a_quota(tight, tmp_path):
     assert_quota(
         tight.post("/v1/jobs", json={"kind": "batch", "portfolios": [small(0), small(1), small(2)]}),
@@ -392,6 +395,7 @@ def test_queued_jobs_and_parts_per_job_have_a_quota(tight, tmp_path):
     assert tight.post("/v1/jobs", json={"kind": "batch", "portfolios": [small(1)]}).status_code == 202
 
 
+@pytest.mark.slow
 def test_a_batch_counts_the_portfolios_it_stores(tight):
     tight.post("/v1/portfolios", json=small(0))
     response = tight.post("/v1/jobs", json={"kind": "batch", "portfolios": [small(1), small(2)]})
@@ -462,6 +466,7 @@ def test_cors_opens_to_the_configured_origins(db):
     assert "access-control-allow-origin" not in refused.headers
 
 
+@pytest.mark.slow
 def test_auth_off_makes_every_caller_an_admin_of_the_default_tenant(tmp_path, capsys):
     with migrated(f"sqlite:///{tmp_path / 'vmo.db'}") as database:
         settings = ApiSettings(pool_size=1, auth="off")
@@ -512,6 +517,7 @@ def token(signing_keys, kid: str = "k1", algorithm: str = "RS256", **claims: Any
     return jwt.encode(body, signing_keys[kid], algorithm=algorithm, headers={"kid": "k1"})
 
 
+@pytest.mark.slow
 def test_an_oidc_token_names_the_tenant_and_role(oidc, signing_keys):
     headers = bearer(token(signing_keys))
     created = oidc.post("/v1/portfolios", json=small(0), headers=headers)

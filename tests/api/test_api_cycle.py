@@ -83,6 +83,7 @@ def allocation(plan: dict[str, Any], stream: str, quarter: str) -> Decimal:
     )
 
 
+@pytest.mark.slow
 def test_a_year_of_planning_solve_commit_record_replan(client: TestClient, database: Database):
     pid = ok(client.post("/v1/portfolios", json=year()), 201)["id"]
     stored = ok(client.post(f"/v1/portfolios/{pid}/plans", json={"settings": SETTINGS}), 201)
@@ -173,6 +174,7 @@ def test_a_year_of_planning_solve_commit_record_replan(client: TestClient, datab
         assert repo.current_plan(session, DEFAULT_TENANT, pid).id == answer["plan_id"]
 
 
+@pytest.mark.slow
 def test_a_stop_is_reported_with_the_money_it_frees(client: TestClient):
     # Planned with room for all; mid-year the Q3 budget is cut to 150 and legacy (due in Q3, 90) is now worth
     # 300. No actuals: the plan of record is taken as executed, so ml (60 in Q3) and mobile (30) are in flight.
@@ -197,6 +199,7 @@ def test_a_stop_is_reported_with_the_money_it_frees(client: TestClient):
     assert reason.startswith("stopped (in flight since 2027Q1)")
 
 
+@pytest.mark.slow
 def test_cycle_refusals_have_paths(client: TestClient, database: Database):
     pid = ok(client.post("/v1/portfolios", json=year()), 201)["id"]
     assert client.get(f"/v1/portfolios/{pid}/plan-of-record").json()["error"]["code"] == "not_found"

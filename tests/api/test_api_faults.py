@@ -59,6 +59,7 @@ def refused(client: TestClient, *fragments: str) -> None:
     assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.slow
 def test_a_read_only_file_is_named_until_it_is_fixed(service):
     client, db = service
     assert client.post("/v1/portfolios", json=PORTFOLIO).status_code == 201
@@ -69,6 +70,7 @@ def test_a_read_only_file_is_named_until_it_is_fixed(service):
     assert client.post("/v1/portfolios", json=PORTFOLIO).status_code == 201  # fixed: no restart needed
 
 
+@pytest.mark.slow
 def test_an_unwritable_folder_is_named(service):
     client, db = service
     with unwritable(db.path.parent):
@@ -76,6 +78,7 @@ def test_an_unwritable_folder_is_named(service):
     assert client.get("/readyz").status_code == 200
 
 
+@pytest.mark.slow
 def test_a_file_deleted_while_running_refuses_writes_instead_of_losing_them(service):
     client, db = service
     assert client.post("/v1/portfolios", json=PORTFOLIO).status_code == 201
@@ -107,6 +110,7 @@ def test_a_solver_process_that_dies_mid_solve_is_a_503_and_the_next_solve_works(
     db.dispose()
 
 
+@pytest.mark.slow
 def test_readyz_says_when_no_job_worker_is_alive(tmp_path, monkeypatch):
     """A dead worker left /readyz saying ready while jobs stayed queued. With a worker expected (vmo serve
     sets VMO_REQUIRE_WORKER), /readyz counts the workers seen within a lease and is 503 without one."""

@@ -56,6 +56,7 @@ def in_background(work) -> threading.Thread:
 # ---------------------------------------------------------------- freezes
 
 
+@pytest.mark.slow
 def test_sixty_thousand_quarters_do_not_freeze_the_server(client):
     """Was 55 s of /healthz silence: a quadratic check on the event loop."""
     body = {"portfolio": {**tiny(), "quarters": [f"q{i}" for i in range(60_000)]}}

@@ -284,6 +284,7 @@ def test_batch_of_100_portfolios_over_http(database, pool):
 # ---------------------------------------------------------------- lifecycle
 
 
+@pytest.mark.slow
 def test_queued_job_listing_409_and_cancel(client, store, pool):
     first = submit(client, {"kind": "batch", "portfolios": [small(0), small(1)]})
     second = submit(client, {"kind": "batch", "portfolios": [small(2)]})
@@ -328,6 +329,7 @@ def slow_portfolio() -> dict[str, Any]:
     return random_portfolio(5, 300, 8, 30)
 
 
+@pytest.mark.slow
 def test_cancel_a_running_job(database, pool, slow_portfolio):
     """Two fast parts finish, two slow ones are solving when the job is canceled, one never starts."""
     client = new_client(database)  # no lifespan needed: the fixture migrated the database, no solve runs here
@@ -382,6 +384,7 @@ def scenario_portfolio() -> dict[str, Any]:
     return random_portfolio(SCENARIO_SEED, 16, 3, 4)
 
 
+@pytest.mark.slow
 def test_scenario_batch_with_capped_settings(client, store, pool):
     portfolio = scenario_portfolio()
     scenarios = [
@@ -437,6 +440,7 @@ def test_scenario_batch_with_capped_settings(client, store, pool):
     assert all(client.get(f"/v1/plans/{plan_id}").status_code == 200 for plan_id in plan_ids if plan_id)
 
 
+@pytest.mark.slow
 def test_frontier_job(client, store, pool):
     portfolio = scenario_portfolio()
     loaded = load_portfolio(fresh(portfolio))
@@ -759,6 +763,7 @@ def test_bad_query_parameters_are_422_and_named(client, url, path):
     assert paths(error) == [path]
 
 
+@pytest.mark.slow
 def test_unreachable_database_is_503_never_500():
     """Without the lifespan (which would migrate it) the app starts; every storage route then answers 503 (the
     caller's key cannot be checked either)."""
@@ -855,6 +860,7 @@ def test_openapi_documents_jobs_and_storage(client):
     assert spec["paths"]["/v1/portfolios"]["post"]["responses"]["201"]
 
 
+@pytest.mark.slow
 def test_openapi_job_examples_are_accepted(client):
     """The documented examples are real requests: each is accepted (then canceled, before any worker runs it),
     except the re-optimization and re-plan ones, whose portfolio id is a placeholder."""

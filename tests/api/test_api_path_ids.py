@@ -35,12 +35,14 @@ def client(database) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.mark.slow
 def test_the_routes_exist(client):
     paths = client.get("/openapi.json").json()["paths"]
     for method, route, name in ROUTES:
         assert method.lower() in paths[route.format("{" + name + "}")], route
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("bad", "says"), [("a%00b", "NUL"), ("x" * 65, "at most 64")], ids=["nul", "long"])
 def test_a_path_id_the_service_never_made_is_422_at_its_path(client, bad, says):
     for method, route, name in ROUTES:
@@ -50,12 +52,14 @@ def test_a_path_id_the_service_never_made_is_422_at_its_path(client, bad, says):
         assert detail["path"] == f"$.path.{name}" and says in detail["message"], (route, detail)
 
 
+@pytest.mark.slow
 def test_an_unknown_id_is_still_404(client):
     for method, route, _ in ROUTES:
         response = client.request(method, route.format("0" * 32))
         assert response.status_code == 404, (method, route, response.text)
 
 
+@pytest.mark.slow
 def test_a_version_past_the_column_s_range_is_422_not_500(client):
     """`?version=2147483648` was a 500 on PostgreSQL (integer out of range)."""
     created = client.post(

@@ -54,6 +54,7 @@ def error_code(response, status: int) -> str:
     return response.json()["error"]["code"]
 
 
+@pytest.mark.slow
 def test_delete_a_portfolio_with_its_versions_and_plans(client):
     portfolio_id = created(client, PORTFOLIO)
     assert client.post(f"/v1/portfolios/{portfolio_id}/versions", json={**PORTFOLIO, "budget": 90}).status_code == 201
@@ -72,6 +73,7 @@ def test_delete_a_portfolio_with_its_versions_and_plans(client):
     assert client.get(f"/v1/plans/{kept_plan}").status_code == 200
 
 
+@pytest.mark.slow
 def test_a_portfolio_a_job_solves_is_not_deleted_until_the_job_ends(client):
     portfolio_id = created(client, PORTFOLIO)
     planned(client, portfolio_id)
@@ -94,6 +96,7 @@ def test_a_portfolio_a_job_solves_is_not_deleted_until_the_job_ends(client):
     assert error_code(client.get(f"/v1/jobs/{job_id}"), 404) == "not_found"
 
 
+@pytest.mark.slow
 def test_lists_are_summaries_not_documents(client):
     """GET /v1/portfolios?limit=1000 answered 84 MB: a list names each portfolio, it does not repeat it."""
     big = {**PORTFOLIO, "mmps": [{**PORTFOLIO["mmps"][0], "id": f"m{i}", "name": "x" * 200} for i in range(300)]}
@@ -105,6 +108,7 @@ def test_lists_are_summaries_not_documents(client):
     assert len(listed.content) < 2000
 
 
+@pytest.mark.slow
 def test_a_job_has_at_most_max_batch_parts(client):
     """10 jobs x 1,000 parts were queued in 8.5 s with nothing to bound them: a job names at most MAX_BATCH
     portfolios (or scenarios), and more is refused at its path before anything is stored."""

@@ -136,6 +136,7 @@ def test_a_stored_plan_as_a_workbook(client, stored_plan_id):
     assert len(not_funded) - 1 == len(stored.not_selected)
 
 
+@pytest.mark.slow
 def test_a_stored_plan_as_an_html_report(client, stored_plan_id):
     response = client.get(f"/v1/plans/{stored_plan_id}/report")
     assert response.status_code == 200

@@ -447,6 +447,7 @@ def _vmo_executable() -> str:
     return found
 
 
+@pytest.mark.slow
 def test_installed_console_script(tmp_path: Path) -> None:
     vmo = _vmo_executable()
     data = small_portfolio()

@@ -140,6 +140,7 @@ def service(tmp_path_factory) -> Iterator[tuple[str, str]]:
         db.dispose()
 
 
+@pytest.mark.slow
 def test_replan_and_variance_against_a_service(service: tuple[str, str]):
     url, key = service
     with httpx.Client(base_url=url, timeout=60, headers=bearer(key)) as http:

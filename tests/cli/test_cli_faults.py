@@ -48,6 +48,7 @@ def test_a_read_only_database_file_is_one_line_naming_it(tmp_path, monkeypatch, 
     assert str(path) in line and "read-only" in line and "make it writable" in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
 def test_a_database_that_never_answers_is_waited_for_then_one_line(monkeypatch, caplog, command):
     """`vmo serve` exited at once when PostgreSQL was down; it now waits VMO_DATABASE_WAIT_S (logged), then

@@ -29,6 +29,7 @@ def api(url: str) -> TestClient:
     return TestClient(create_app(ApiSettings(pool_size=1), Database(url)), raise_server_exceptions=False)
 
 
+@pytest.mark.slow
 def test_create_prints_the_key_once_and_the_server_accepts_it(database):
     made = invoke("keys", "create", "--tenant", "acme", "--role", "planner", "--json")
     assert made.exit_code == 0, made.stderr

@@ -107,6 +107,7 @@ def test_the_numbered_sections_are_the_ones_code_points_at():
     assert re.findall(r"^## (.+)$", DESIGN.read_text(), re.MULTILINE) == SECTIONS
 
 
+@pytest.mark.slow
 def test_every_reference_names_a_section_that_exists():
     for path in sources():
         for match in REFERENCE.finditer(path.read_text()):

@@ -202,6 +202,7 @@ def batch_optima() -> list[Decimal | None]:
     return [solve(p, SURE).objective for p in batch_portfolios()]
 
 
+@pytest.mark.slow
 def test_batch_of_portfolios_gives_one_valid_stored_plan_per_part_in_order(database, pool, batch_optima):
     portfolios = batch_portfolios()
     job_id = submitted(database, BatchJob(kind="batch", portfolios=portfolios, settings=SURE))
@@ -322,6 +323,7 @@ def test_scenario_batch_solves_the_base_first_and_reports_differences(sqlite_dat
 # ---------------------------------------------------------------- frontier
 
 
+@pytest.mark.slow
 def test_frontier_job_points_in_budget_order_with_non_decreasing_value(sqlite_database, pool, batch_optima):
     db = sqlite_database
     portfolio = generated("frontier", 1)
@@ -445,6 +447,7 @@ def long_batch(quick: int = 1, slow: int = 3) -> list[Portfolio]:
     return small + [generated(f"slow {k}", 11 + k, 300, 8, 20) for k in range(slow)]
 
 
+@pytest.mark.slow
 def test_cancel_stops_a_running_job_and_keeps_the_finished_parts(sqlite_database, pool):
     db = sqlite_database
     time_limit = 30
@@ -572,6 +575,7 @@ def test_a_lost_workers_job_is_resumed_and_its_late_results_are_refused(database
 # ---------------------------------------------------------------- failures
 
 
+@pytest.mark.slow
 def test_a_failing_part_fails_the_job_and_keeps_the_other_plans(sqlite_database, pool):
     db = sqlite_database
     good = batch_portfolios()

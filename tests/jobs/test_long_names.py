@@ -43,6 +43,7 @@ def run(db) -> None:
     Worker(db, JobSettings(poll_s=0.05, heartbeat_s=0.2), executor=InlineExecutor()).run(until_idle=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("char", ["n", "ñ", "名"])
 def test_the_longest_names_go_through_a_re_optimization(database, char):
     portfolio = load_portfolio(longest(char))

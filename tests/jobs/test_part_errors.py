@@ -63,6 +63,7 @@ def failed_part(db, error: Exception) -> tuple[str, str, int]:
         return part.error, job.error, executor.solves
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("error", "expected", "solves"),
     [

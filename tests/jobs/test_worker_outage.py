@@ -67,6 +67,7 @@ def one_plan_per_part(db, job_id: str) -> None:
         assert sorted(p.part_index for p in plans) == [p.index for p in parts]
 
 
+@pytest.mark.slow
 def test_a_worker_survives_failed_claims_and_logs_the_outage_once(sqlite_database, monkeypatch, caplog):
     db = sqlite_database
     job_id = batch(db)
@@ -81,6 +82,7 @@ def test_a_worker_survives_failed_claims_and_logs_the_outage_once(sqlite_databas
     assert sum("is back after" in m for m in messages) == 1, messages
 
 
+@pytest.mark.slow
 def test_a_job_the_database_interrupts_is_handed_back_and_ends_with_each_plan_once(sqlite_database, monkeypatch):
     db = sqlite_database
     job_id = batch(db)
@@ -118,6 +120,7 @@ def test_a_job_the_database_interrupts_is_handed_back_and_ends_with_each_plan_on
         assert repo.get_job(session, DEFAULT_TENANT, job_id).attempts == 1  # a job handed back is not a lost attempt
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failing", ["worker_seen", "purge_finished_jobs"])
 def test_housekeeping_errors_do_not_end_the_worker(sqlite_database, monkeypatch, failing):
     db = sqlite_database

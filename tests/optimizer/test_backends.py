@@ -55,6 +55,7 @@ def test_cpsat_and_scip_agree(data):
         assert committed[0] == committed[1]
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(portfolios())
 def test_wsjf_baseline_is_valid_and_never_beats_the_optimum(data):

@@ -16,6 +16,7 @@ def _load(name: str):
     return load_portfolio(json.loads((FIXTURES / name).read_text()))
 
 
+@pytest.mark.slow
 def test_insurance_fy27_is_proven_optimal():
     portfolio = _load("insurance-fy27.json")
     plan = solve_valid(portfolio, time_limit_s=60)

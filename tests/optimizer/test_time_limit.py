@@ -48,6 +48,7 @@ def spy_on_search(monkeypatch) -> list[float]:
     return given
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["cp-sat", "cbc", "auto"])
 def test_building_the_model_counts_against_the_time_limit(monkeypatch, backend):
     given = spy_on_search(monkeypatch)
@@ -60,6 +61,7 @@ def test_building_the_model_counts_against_the_time_limit(monkeypatch, backend):
     assert all(time_s <= LIMIT_S - BUILD_S for time_s in given), given
 
 
+@pytest.mark.slow
 def test_building_cbc_s_model_counts_against_its_time(monkeypatch):
     limits: list[float] = []
     real_arguments = cbc_module._arguments
@@ -76,6 +78,7 @@ def test_building_cbc_s_model_counts_against_its_time(monkeypatch):
     assert limits and all(limit <= LIMIT_S - BUILD_S for limit in limits), limits
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["cp-sat", "cbc", "auto"])
 def test_a_build_that_takes_the_whole_limit_answers_with_the_ranking_s_plan(monkeypatch, backend):
     given = spy_on_search(monkeypatch)
@@ -99,6 +102,7 @@ def test_cbc_does_not_start_when_building_its_model_would_overrun_the_limit(monk
     assert validate(p, plan) == [] and plan.solver.floor is not None and plan.objective == plan.solver.floor.value
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("cbc_fits", [True, False])
 def test_auto_runs_cp_sat_alone_when_cbc_s_model_would_not_be_built_in_time(monkeypatch, workers, cbc_fits):

@@ -135,6 +135,7 @@ def test_a_warm_start_that_breaks_a_rule_is_no_floor_but_the_solve_goes_on():
     assert plan.solver.floor is not None and plan.solver.floor.source == "ranking"
 
 
+@pytest.mark.slow
 def test_the_floor_is_returned_when_the_search_finds_nothing_better():
     # A stopped search (time spent) still answers with the warm start, and says so.
     data = random_portfolio(3, n_mmps=40, n_quarters=4, n_pools=6)
@@ -147,6 +148,7 @@ def test_the_floor_is_returned_when_the_search_finds_nothing_better():
     assert plan.solver.floor.source == "warm_start" and plan.solver.floor.value == best.objective
 
 
+@pytest.mark.slow
 def test_a_racer_that_crashes_leaves_the_race_to_the_other():
     portfolio = load_portfolio(random_portfolio(3, n_mmps=30, n_quarters=4, n_pools=6))
 
@@ -159,6 +161,7 @@ def test_a_racer_that_crashes_leaves_the_race_to_the_other():
     assert plan.objective is not None and plan.status in ("optimal", "feasible")
 
 
+@pytest.mark.slow
 def test_a_cbc_crash_answers_with_the_floor_not_an_error():
     import pulp
 

@@ -245,6 +245,7 @@ def test_sampled_values_lie_in_their_range_and_repeat_with_the_seed():
     assert sum(o.probability for o in first.scenarios) == 1
 
 
+@pytest.mark.slow
 def test_sampled_means_follow_the_estimate():
     """PERT's mean is (low + 4 likely + high) / 6, the triangular's (low + likely + high) / 3."""
     plan = solve_valid(ranged(1000), seed=3, time_limit_s=30)

@@ -243,6 +243,7 @@ def test_migration_0002_turns_old_part_specs_and_plan_variants_into_variants(tmp
     assert variants == [None, {"changes": []}, {"baseline_plan": starts, "change_penalty": "0", "comparison": True}]
 
 
+@pytest.mark.slow
 def test_migrated_schema_matches_the_tables(database):
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -402,6 +403,7 @@ def test_a_plan_of_a_changed_portfolio_is_never_the_current_plan(database, solve
         assert repo.current_plan(session, TENANT, version.portfolio_id).id == adopted.id
 
 
+@pytest.mark.slow
 def test_one_plan_per_job_part(database, solved):
     job_id = batch(database, 1)
     with database.session() as session:
@@ -595,6 +597,7 @@ def test_cancel_a_running_job_flags_its_worker(database):
         assert repo.request_cancel(session, TENANT, job_id).status == "canceled"
 
 
+@pytest.mark.slow
 def test_parts_are_recorded_once_by_the_owner(database, solved):
     job_id = batch(database, 1, 2, 3, 4)
     assert claim(database, "w1") == job_id

@@ -64,6 +64,7 @@ SCOPED: dict[str, Callable[[Session, str, dict[str, Any]], Any]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("function", sorted(SCOPED))
 def test_another_tenants_record_is_not_found(database, stored, function):
     with pytest.raises(repo.NotFound), database.session() as session:
@@ -148,6 +149,7 @@ def test_keys_are_found_by_hash_until_revoked(database):
         repo.add_key(session, THEIRS, Role.VIEWER, "a" * 64)
 
 
+@pytest.mark.slow
 def test_the_server_secret_is_made_once(database):
     made: list[str] = []
 
