@@ -230,7 +230,7 @@ def test_solve_fixture(client, name):
 
 def test_solve_applies_default_settings(client):
     plan = plan_of(client.post("/v1/solve", json={"portfolio": fixture(WSJF)}), fixture_portfolio(WSJF))
-    assert plan.status == "optimal"
+    assert plan.status in ("optimal", "feasible")  # a proof within the default limit is up to the machine's load
     assert plan.solver.time_limit_s == SolverSettings().time_limit_s
     assert plan.solver.backend == "auto"
 
