@@ -73,6 +73,7 @@ class Search:
     status: str  # optimal, feasible, infeasible, no_solution_in_time
     starts: dict[int, int] | None = None
     bound: int | None = None  # upper bound on the value (goal 1) in money units
+    floating: bool = False  # found by a floating-point MIP solver (CBC, SCIP), whose verdicts can be wrong
 
 
 @dataclass
@@ -224,12 +225,12 @@ def _run_backend(
     reserve = _reserve(inst, settings)
     second = SECOND_GOAL_SHARE * settings.time_limit_s if _has_money(inst) else 0.0
     f = build(inst)
-    hint = _hint(f, warm, warm_start)
-    search = _first_goal(f, settings, time_left() - reserve - second, hint)
-    if search.status == "infeasible" and floor is None:
-        return Outcome(SolverStatus.INFEASIBLE)
-    if search.status == "infeasible":  # a floor keeps every rule (the validator checks it): a misjudgement
-        search = _search_again(f, settings, time_left() - reserve - second, hint)
+    search = _first_goal(f, settings, time_left() - reserve - second, _hint(f, warm, warm_start))
+    if search.status == "infeasible":
+        if floor is None:
+            return Outcome(SolverStatus.INFEASIBLE)
+        # A floor keeps every rule (the validator checks it): the verdict is on rounded amounts, or wrong.
+        search = _search_again(search, f, settings, time_left() - reserve - second, _full_hint(f, floor.state))
     found = _candidate(portfolio, inst, replay(inst, search.starts)) if search.starts is not None else None
     best = max((c for c in (found, floor) if c is not None), key=lambda c: c.value, default=None)
     if best is None:
@@ -277,20 +278,23 @@ def _second_goal(
     hint = _full_hint(f, best.state)
     deadline = time.monotonic() + time_s
     search = _search(f, settings, time_s, hint)
-    if search.status == "infeasible":  # `best` keeps every rule and meets the value held: a misjudgement
-        search = _search_again(f, settings, deadline - time.monotonic(), hint)
+    if search.status == "infeasible":  # `best` keeps every rule and meets the value held
+        search = _search_again(search, f, settings, deadline - time.monotonic(), hint)
     found = _candidate(portfolio, f.inst, replay(f.inst, search.starts)) if search.starts is not None else None
     if found is None or found.value < best.value or _allocated(found) > _allocated(best):
         return best, False
     return found, search.status == "optimal"
 
 
-def _search_again(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[int, int]) -> Search:
-    """The backend called a model infeasible that a known plan satisfies. Only a floating-point solver can:
-    CBC's cut generators have (CBC 2.10), so CBC searches again by branch and bound alone. A second such
-    verdict, or SCIP's, leaves the known plan standing, unproven."""
+def _search_again(
+    verdict: Search, f: Formulation, settings: SolverSettings, time_s: float, hint: dict[int, int]
+) -> Search:
+    """The backend called a model infeasible that a known plan satisfies. CP-SAT counts exactly: its verdict
+    (on rounded amounts) leaves the known plan standing, unproven. A floating-point solver can misjudge:
+    CBC's cut generators have (CBC 2.10), so CBC searches again by branch and bound alone; a second such
+    verdict, or SCIP's, leaves the known plan standing too."""
     log.warning("the solver reported infeasible, but a valid plan is known")
-    if settings.backend == "scip" or time_s <= 0.01 or stopping.requested():
+    if not verdict.floating or settings.backend == "scip" or time_s <= 0.01 or stopping.requested():
         return Search("feasible")
     search = _run_mip(solve_cbc_plain, f, settings, time_s, hint)
     return Search("feasible") if search.status == "infeasible" else search
@@ -531,7 +535,7 @@ def _run_mip(
     status = result.status
     if status == "optimal" and settings.relative_gap:  # stopped at the gap, not at a proof
         status = "feasible"
-    return Search(status, starts, bound)
+    return Search(status, starts, bound, floating=True)
 
 
 def _check(portfolio: Portfolio, plan: Plan) -> None:

@@ -101,3 +101,21 @@ def test_a_second_infeasible_verdict_leaves_the_known_plan_standing_unproven(mon
     plan = solve_valid(CUTS_MISJUDGE, backend="cbc", workers=1, time_limit_s=600, what_it_takes=False)
     assert plan.status == "feasible" and not plan.solver.least_money
     assert plan.solver.floor is not None and plan.objective == plan.solver.floor.value
+
+
+def test_an_infeasible_verdict_of_cp_sat_beside_a_valid_plan_is_not_searched_again(monkeypatch):
+    """CP-SAT counts exactly: its verdict stands (the known plan comes back unproven), and CBC is not run."""
+    searched_again = []
+    monkeypatch.setattr(solve_module, "_run_cpsat", lambda *a, **k: solve_module.Search("infeasible"))
+    monkeypatch.setattr(solve_module, "solve_cbc_plain", lambda *a, **k: searched_again.append(1))
+    plan = solve_valid(CUTS_MISJUDGE, backend="cp-sat", workers=1, time_limit_s=600, what_it_takes=False)
+    assert plan.status == "feasible" and searched_again == []
+
+
+def test_the_plain_search_turns_cbc_s_preprocessing_and_cuts_off(tmp_path):
+    command = cbc.cbc_command(SolverSettings(workers=1))
+    files = cbc._Files.inside(tmp_path)
+    plain = cbc._arguments(command, files, 10, warm_start=False, plain=True)
+    usual = cbc._arguments(command, files, 10, warm_start=False, plain=False)
+    assert plain[plain.index("-solve") - len(cbc.PLAIN_SEARCH) : plain.index("-solve")] == cbc.PLAIN_SEARCH
+    assert "-cuts" not in usual and "-preprocess" not in usual
