@@ -212,7 +212,8 @@ def test_response_examples_come_from_the_fixtures(openapi):
     assert example("/v1/check", "post")["mmps"] == len(insurance["mmps"])
     backlog = load_portfolio(json.loads((FIXTURES / "wsjf-backlog.json").read_text()))
     plan = Plan.model_validate(example("/v1/solve", "post"))
-    assert plan.status == "optimal" and validate(backlog, plan) == []
+    # The example is solved once per process, under a 10 s limit: a proof within it is up to the load.
+    assert plan.status in ("optimal", "feasible") and validate(backlog, plan) == []
     assert Plan.model_validate(example("/v1/plans/{plan_id}", "get")["plan"]) == plan
     assert example("/v1/whatif", "post")["scenarios"][0]["name"] == "one more team"
     assert len(example("/v1/frontier", "post")["points"]) == 2
