@@ -6,7 +6,6 @@ all of its solves and gives back its admission at once.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -22,6 +21,7 @@ from bench.generator import random_portfolio
 from models import Plan, load_portfolio
 from models.limits import LIMITS
 from optimizer import validate
+from tests.support.asgi import AbandonedPost
 from tests.support.auth import keyed
 from tests.support.health import health_during
 from tests.support.waiting import wait_for
@@ -63,44 +63,10 @@ def test_an_abandoned_what_if_stops_every_solve_and_frees_its_admission(client):
     portfolio = random_portfolio(5, 300, 8, 30)
     scenarios = [{"name": f"s{i}", "changes": [{"op": "scale_budget", "factor": "0.9"}]} for i in range(3)]
     body = json.dumps({"portfolio": portfolio, "scenarios": scenarios, "settings": {"time_limit_s": 60}}).encode()
-    gone = threading.Event()
-    key = client.headers["authorization"].encode()  # the client's own key: a raw ASGI call sends no headers
-
-    async def call() -> None:
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def receive() -> dict:
-            if messages:
-                return messages.pop()
-            while not gone.is_set():
-                await asyncio.sleep(0.05)
-            return {"type": "http.disconnect"}
-
-        async def send(_message: dict) -> None:
-            pass
-
-        scope = {
-            "type": "http",
-            "method": "POST",
-            "path": "/v1/whatif",
-            "query_string": b"",
-            "headers": [(b"content-type", b"application/json"), (b"authorization", key)],
-            "http_version": "1.1",
-            "scheme": "http",
-            "server": ("t", 80),
-            "client": ("c", 1),
-            "root_path": "",
-            "state": {},
-        }
-        await client.app(scope, receive, send)
-
-    caller = threading.Thread(target=lambda: client.portal.call(call), daemon=True)
-    caller.start()
+    call = AbandonedPost(client, "/v1/whatif", body)
     wait_for(lambda: solvers.admitted == 4 and solvers.pool.busy >= 1, "the what-if to be admitted", timeout=60)
     started = time.monotonic()
-    gone.set()
-    caller.join(timeout=60)
-    assert not caller.is_alive()
+    call.leave()
     wait_for(lambda: solvers.pool.busy == 0 and solvers.admitted == 0, "every solve to stop", timeout=30)
     assert time.monotonic() - started < 30  # well before the 60 s time limit of each solve
     response = client.post("/v1/solve", json={"portfolio": TINY, "settings": {"time_limit_s": 5}})

@@ -19,6 +19,7 @@ from api.app import create_app
 from api.settings import ApiSettings
 from bench.generator import random_portfolio
 from models.limits import LIMITS
+from tests.support.asgi import AbandonedPost, post_scope
 from tests.support.auth import keyed, new_key
 from tests.support.health import health_during
 from tests.support.waiting import wait_for
@@ -212,18 +213,7 @@ def test_a_body_that_does_not_arrive_in_time_is_408():
         async def send(message: dict) -> None:
             sent.append(message)
 
-        scope = {
-            "type": "http",
-            "method": "POST",
-            "path": "/v1/check",
-            "headers": [(b"content-type", b"application/json"), (b"authorization", f"Bearer {key}".encode())],
-            "query_string": b"",
-            "http_version": "1.1",
-            "scheme": "http",
-            "server": ("t", 80),
-            "client": ("c", 1),
-            "root_path": "",
-        }
+        scope = post_scope("/v1/check", f"Bearer {key}")
         await asyncio.wait_for(app(scope, receive, send), 10)
 
     asyncio.run(call())
@@ -240,47 +230,10 @@ def test_a_client_that_goes_away_stops_its_solves():
     app = create_app(ApiSettings(pool_size=1, queue_limit=0))
     with keyed(TestClient(app, raise_server_exceptions=False)) as client:
         solvers = client.app.state.solvers
-        gone = threading.Event()
-        sent: list[dict] = []
-
-        async def call() -> None:
-            messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-            async def receive() -> dict:
-                if messages:
-                    return messages.pop()
-                while not gone.is_set():
-                    await asyncio.sleep(0.05)
-                return {"type": "http.disconnect"}
-
-            async def send(message: dict) -> None:
-                sent.append(message)
-
-            scope = {
-                "type": "http",
-                "method": "POST",
-                "path": "/v1/solve",
-                "query_string": b"",
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"authorization", client.headers["authorization"].encode()),
-                ],
-                "http_version": "1.1",
-                "scheme": "http",
-                "server": ("t", 80),
-                "client": ("c", 1),
-                "root_path": "",
-                "state": {},
-            }
-            await client.app(scope, receive, send)
-
-        caller = threading.Thread(target=lambda: client.portal.call(call), daemon=True)
-        caller.start()
+        call = AbandonedPost(client, "/v1/solve", body)
         wait_for(lambda: solvers.pool.busy == 1, "the solve to start", timeout=60)
         started = time.monotonic()
-        gone.set()
-        caller.join(timeout=30)
-        assert not caller.is_alive()
+        call.leave(timeout_s=30)
         wait_for(lambda: solvers.pool.busy == 0 and solvers.admitted == 0, "the solve to stop", timeout=30)
         assert time.monotonic() - started < 30  # well before the 60 s time limit
         # The slot is free at once: a new solve is admitted, not refused as busy.
