@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench import api, batch, certify, mkp, risk, scale, uplift, whatif
+from bench import api, batch, certify, mkp, one_thread, risk, scale, uplift, whatif
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(width=160)
@@ -123,6 +123,41 @@ def run_certify(
     _write("certify", {"time_limit_s": time_limit, "rows": rows, "summary": summary})
 
 
+@app.command("one-thread")
+def run_one_thread(
+    cases: Annotated[str, typer.Option(help="insurance, certify-SEED or SEEDxMMPSxQUARTERSxPOOLS, comma separated")] = (
+        one_thread.DEFAULT_CASES
+    ),
+    time_limit: Annotated[float, typer.Option(help="seconds per solve")] = 20.0,
+) -> None:
+    """CP-SAT on one thread (study and job solves): our parameters beside CP-SAT's defaults, goal 1."""
+    rows, summary = one_thread.run(cases.split(","), time_limit)
+    console.print(
+        _table(
+            f"CP-SAT on one thread, {time_limit:g} s per solve",
+            rows,
+            {
+                "case": "s",
+                "starts": "d",
+                "ours_status": "s",
+                "ours_s": ".2f",
+                "ours_gap_pct": "s",
+                "default_status": "s",
+                "default_s": ".2f",
+                "default_gap_pct": "s",
+                "time_ratio": ".2f",
+                "better_value": "d",
+            },
+        )
+    )
+    ratio = summary["time_ratio_where_both_proved"]
+    console.print(
+        f"proven optimal: ours {summary['ours_optimal']}, default {summary['default_optimal']} of {summary['cases']}; "
+        f"mean time ratio where both proved: {'-' if ratio is None else format(ratio, '.2f')}"
+    )
+    _write("one_thread", {"time_limit_s": time_limit, "rows": rows, "summary": summary})
+
+
 @app.command("whatif")
 def run_whatif(
     count: Annotated[int, typer.Option(help="seeded portfolios")] = 20,
@@ -222,6 +257,7 @@ def run_all(time_limit: Annotated[float, typer.Option()] = 10.0) -> None:
     run_mkp(time_limit=time_limit)
     run_scale()
     run_certify()
+    run_one_thread()
     run_whatif()
     run_uplift(time_limit=time_limit)
     run_api()

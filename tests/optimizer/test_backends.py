@@ -11,9 +11,12 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from ortools.sat.python import cp_model
 
+from bench.generator import random_portfolio
 from models import PortfolioError, SolverSettings, load_portfolio
 from optimizer import solve, validate
+from optimizer.backends import ONE_WORKER_FULL_LP_STARTS, cpsat_solver
 from optimizer.cbc import to_pulp
 from optimizer.formulation import build
 from optimizer.instance import build_instance
@@ -212,3 +215,35 @@ def test_cpsat_and_cbc_agree_over_scenarios(seed):
         assert cpsat.objective == cbc.objective
         if data["decision"] == "per_scenario":  # each scenario's optimum has one value, whichever plan reaches it
             assert [o.value for o in cpsat.scenarios] == [o.value for o in cbc.scenarios]
+
+
+# One rule, one pair: the full LP relaxation on one worker from ONE_WORKER_FULL_LP_STARTS start variables.
+def test_one_worker_searches_with_the_full_lp_relaxation_on_a_large_model():
+    solver = cpsat_solver(SolverSettings(workers=1), 5.0, starts=ONE_WORKER_FULL_LP_STARTS)
+    assert solver.parameters.linearization_level == 2
+
+
+def test_one_worker_keeps_cpsat_defaults_on_a_small_model_and_when_only_checking_feasibility():
+    small = cpsat_solver(SolverSettings(workers=1), 5.0, starts=ONE_WORKER_FULL_LP_STARTS - 1)
+    checking = cpsat_solver(SolverSettings(workers=1), 5.0, optimizing=False, starts=ONE_WORKER_FULL_LP_STARTS)
+    two_workers = cpsat_solver(SolverSettings(workers=2), 5.0, starts=ONE_WORKER_FULL_LP_STARTS)
+    default = cp_model.CpSolver().parameters.linearization_level
+    assert small.parameters.linearization_level == default
+    assert checking.parameters.linearization_level == default
+    assert two_workers.parameters.linearization_level == default
+    assert default != 2
+
+
+@pytest.mark.slow
+def test_a_one_worker_solve_of_a_large_portfolio_passes_the_validator_and_agrees_with_cbc():
+    # 40 MMPs over 4 quarters: above the threshold, so the one-worker search runs with the full LP.
+    data = random_portfolio(seed=3, n_mmps=40, n_quarters=4, n_pools=4)
+    portfolio = load_portfolio(data)
+    assert len(build(build_instance(portfolio)).x) >= ONE_WORKER_FULL_LP_STARTS
+    ours = solve_valid(portfolio, backend="cp-sat", workers=1, time_limit_s=60, what_it_takes=False)
+    cbc = solve_valid(portfolio, backend="cbc", workers=1, time_limit_s=60, what_it_takes=False)
+    if ours.status == cbc.status == "optimal":
+        assert ours.objective == cbc.objective
+    else:  # neither proof came in time on a loaded machine: the plans still bound each other
+        assert ours.objective is not None and cbc.objective is not None
+        assert ours.objective <= (cbc.bound or cbc.objective) and cbc.objective <= (ours.bound or ours.objective)
