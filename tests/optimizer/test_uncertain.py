@@ -16,8 +16,12 @@ from hypothesis import strategies as st
 
 from models import load_portfolio
 from optimizer import validate
+from optimizer.backends import cpsat_solver
+from optimizer.formulation import build
+from optimizer.instance import build_instance
 from optimizer.uncertain import measures
 from tests.support.builders import mmp, portfolio
+from tests.support.generators import stochastic_portfolio
 from tests.support.solving import solve_valid
 
 PROBABILITIES = (Fraction(1, 4), Fraction(1, 4), Fraction(1, 2))
@@ -289,3 +293,23 @@ def test_the_validator_refuses_a_single_plan_that_differs_between_scenarios():
     swapped = "steady" if "bold" in first.funded else "bold"
     bad = plan.model_copy(update={"scenarios": [first, second.model_copy(update={"funded": {swapped: "2027Q1"}})]})
     assert validate(p, bad) != []
+
+
+def test_one_plan_over_scenarios_counts_its_shared_start_variables_once(monkeypatch):
+    """CP-SAT's parameters depend on the number of start variables (optimizer.backends): one plan scored over
+    three scenarios has one set of starts, not three, so a small portfolio keeps the small-model parameters."""
+    import optimizer.uncertain.search as search
+
+    counted = []
+
+    def counting(settings, time_s, optimizing=True, starts=0):
+        counted.append(starts)
+        return cpsat_solver(settings, time_s, optimizing, starts)
+
+    monkeypatch.setattr(search, "cpsat_solver", counting)
+    data = stochastic_portfolio(0)  # seed 0: decision "plan"
+    assert data["decision"] == "plan" and len(data["scenarios"]) >= 2
+    p = load_portfolio(data)
+    solve_valid(p, workers=1, time_limit_s=20)
+    single = len(build(build_instance(p)).x)
+    assert counted and set(counted) == {single}
