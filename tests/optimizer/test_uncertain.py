@@ -297,7 +297,8 @@ def test_the_validator_refuses_a_single_plan_that_differs_between_scenarios():
 
 def test_one_plan_over_scenarios_counts_its_shared_start_variables_once(monkeypatch):
     """CP-SAT's parameters depend on the number of start variables (optimizer.backends): one plan scored over
-    three scenarios has one set of starts, not three, so a small portfolio keeps the small-model parameters."""
+    several scenarios has one set of starts, not one per scenario, so a small portfolio keeps the small-model
+    parameters."""
     import optimizer.uncertain.search as search
 
     counted = []
