@@ -43,6 +43,8 @@ class InlineExecutor:
             future.set_result(run_task(task))
         except Exception as exc:
             future.set_exception(exc)
+        finally:
+            stopping.clear()  # a stop sent to this solve ends with it: a later solve in this process starts clean
         return future
 
     def stop(self, futures: list[Future], grace_s: float = STOP_GRACE_S) -> None:

@@ -385,6 +385,19 @@ def test_inline_executor_solves_in_this_process():
     assert check_plan((1, 30, 4, 4), future.result()).status == "optimal"
 
 
+def test_a_stop_sent_to_an_inline_solve_ends_with_it(clean_stopping, monkeypatch):
+    """The stop is process-wide; an inline solve that was stopped must not leave it set for the next solve
+    this process runs without `run_task` (a route's example, the cycle command)."""
+
+    def stopped_midway(task):
+        stopping.request_stop()  # as a job's cancel would, while the solve runs
+        return {"stopped": True}
+
+    monkeypatch.setattr("runtime.executors.run_task", stopped_midway)
+    assert InlineExecutor().submit(task((1, 30, 4, 4))).result() == {"stopped": True}
+    assert not stopping.requested()
+
+
 # ---------------------------------------------------------------- Ray
 
 
