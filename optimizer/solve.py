@@ -33,6 +33,7 @@ from optimizer import stopping
 from optimizer.backends import cpsat_solver, solve_stoppable
 from optimizer.cbc import build_time_s as cbc_build_time_s
 from optimizer.cbc import solve_cbc, solve_cbc_plain
+from optimizer.core import core, relaxation
 from optimizer.explain import binding_constraints, not_selected_reasons
 from optimizer.formulation import Formulation, build, least_money_at
 from optimizer.greedy import GreedyState, complete, greedy_plan, replay
@@ -51,6 +52,14 @@ FloorSource = Literal["warm_start", "ranking"]
 SECOND_GOAL_SHARE = 0.05  # of the time limit, kept for goal 2 when goal 1 uses all of its time
 RESERVE_SHARE = 0.5  # of the time limit, at most, kept for the work after the search
 MIP_ALONE_STARTS = 1000  # with one thread, the `auto` backend runs CBC alone above this many start variables
+# Knapsack-shaped models with more start variables than the smaller core, two threads or more, and at least
+# CORE_MIN_S of search go to core problems first (`_cores_then_full`), for CORE_SHARE of the search time but
+# at most CORE_MAX_S: with a long limit most of it goes to the full model, where proofs come from.
+CBC_CORE_STARTS = 100
+CPSAT_CORE_STARTS = 50
+CORE_SHARE = 0.85
+CORE_MIN_S = 2.0
+CORE_MAX_S = 20.0
 
 
 class InvalidPlanError(RuntimeError):
@@ -423,12 +432,13 @@ def _run_cpsat(
     time_s: float,
     hint: dict[int, int] | None,
     signal: stopping.Signal | None = None,
+    free: int | None = None,
 ) -> Search:
     """One CP-SAT run on the formulation's current objective; the starts of its best plan and its bound.
-    `hint` None keeps the hints the model has."""
+    `hint` None keeps the hints the model has; `free`: how many start variables are left to choose (all)."""
     if hint is not None:
         _set_hints(f, hint)
-    solver = cpsat_solver(settings, time_s, starts=len(f.x))
+    solver = cpsat_solver(settings, time_s, starts=len(f.x) if free is None else free)
     status = solve_stoppable(solver, f.model, signal)
     if status == cp_model.INFEASIBLE:
         return Search("infeasible")
@@ -470,12 +480,58 @@ def _auto(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[in
     inst = f.inst
     cbc_fits = time_s >= cbc_build_time_s(f)
     if inst.horizon == 1 and not _has_money(inst) and cbc_fits:
+        if settings.workers >= 2 and len(f.x) > CPSAT_CORE_STARTS and time_s >= CORE_MIN_S:
+            return _cores_then_full(f, settings, time_s, hint)
         return _run_mip(solve_cbc, f, settings, time_s, hint)
     if settings.workers >= 2 and cbc_fits:
         return _race(f, settings, time_s, hint)
     if len(f.x) > MIP_ALONE_STARTS and cbc_fits:
         return _run_mip(solve_cbc, f, settings, time_s, hint)
     return _run_cpsat(f, settings, time_s, hint)
+
+
+def _cores_then_full(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[int, int]) -> Search:
+    """A knapsack too large to close within the limit: two core problems (`optimizer.core`) side by side,
+    CBC on the larger and CP-SAT on the smaller, one thread each, then CBC over the full model on every thread,
+    warm-started from the better core plan, for a bound and a proof when one comes. When the larger core is
+    the whole model, CBC's side is that full search and has all the time. Measured with `python -m bench mkp`:
+    within 10 s the cores find better plans than CBC or CP-SAT on the whole model with every thread."""
+    deadline = time.monotonic() + time_s
+    lp = relaxation(f)
+    if lp is None:
+        return _run_mip(solve_cbc, f, settings, time_s, hint)
+    one = settings.model_copy(update={"workers": 1})
+    larger, smaller = core(f, lp, CBC_CORE_STARTS), core(f, lp, CPSAT_CORE_STARTS)
+    whole = larger.free == len(f.x)
+    left = deadline - time.monotonic()
+    share = left if whole else min(CORE_SHARE * left, CORE_MAX_S)
+
+    def cbc(signal: stopping.Signal) -> Search:
+        if whole:
+            return _run_mip(solve_cbc, f, one, share, hint, signal)
+        return _plan_only(_run_mip(solve_cbc, larger.formulation, one, share, {}, signal), lp.bound)
+
+    def cpsat(signal: stopping.Signal) -> Search:
+        return _plan_only(_run_cpsat(smaller.formulation, one, share, None, signal, smaller.free), lp.bound)
+
+    found = stopping.race(
+        {"cbc": cbc, "cp-sat core": cpsat},
+        won=lambda search: search.status == "optimal",  # only a search of the whole model proves anything
+        failed=Search("no_solution_in_time"),
+    )
+    best = _best_of(f.inst, found["cp-sat core"], found["cbc"])
+    if whole:
+        return best
+    state = replay(f.inst, best.starts) if best.starts is not None else None
+    full_hint = _full_hint(f, state) if state is not None and complete(state) else hint
+    return _best_of(f.inst, best, _run_mip(solve_cbc, f, settings, deadline - time.monotonic(), full_hint))
+
+
+def _plan_only(search: Search, bound: int | None) -> Search:
+    """A core search's plan, with the full model's LP bound: neither its bound nor its verdict hold beyond the core."""
+    if search.starts is None:
+        return Search("no_solution_in_time")
+    return Search("feasible", search.starts, bound)
 
 
 def _race(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[int, int]) -> Search:

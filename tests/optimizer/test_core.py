@@ -1,0 +1,140 @@
+"""Core problems (optimizer.core) and the `auto` backend's rule that sends large knapsacks to them first.
+
+A core narrows variable domains only, so its plans keep every rule; its LP bound is the full model's and
+must never fall below the optimum; and the rule is a binding / not-binding pair on model size, threads
+and time."""
+
+from __future__ import annotations
+
+import random
+from importlib import import_module
+
+import pytest
+from ortools.sat.python import cp_model
+
+from bench.mkp import Knapsack, as_portfolio, load
+from models import load_portfolio
+from optimizer.core import core, relaxation
+from optimizer.formulation import build
+from optimizer.instance import build_instance
+from tests.support.solving import solve_valid
+
+solve_module = import_module("optimizer.solve")  # the module (`optimizer.solve` is the function)
+
+
+def knapsack(n: int, m: int = 3, seed: int = 0) -> dict:
+    """A random multidimensional knapsack (Chu-Beasley style, tightness 0.25) as a one-quarter portfolio."""
+    rng = random.Random(seed)
+    weights = [[rng.randint(1, 1000) for _ in range(n)] for _ in range(m)]
+    profits = [sum(row[j] for row in weights) // m + rng.randint(1, 500) for j in range(n)]
+    capacities = [sum(row) // 4 for row in weights]
+    return as_portfolio(Knapsack(f"k{n}", profits, weights, capacities, best_known=0, tightness=0.25))
+
+
+def formulation(data: dict):
+    return build(build_instance(load_portfolio(data)))
+
+
+def optimum(f) -> int:
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    assert solver.solve(f.model) == cp_model.OPTIMAL
+    return round(solver.objective_value)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_lp_bound_is_never_below_the_optimum(seed):
+    f = formulation(knapsack(25, seed=seed))
+    lp = relaxation(f)
+    assert lp is not None and lp.bound is not None
+    assert lp.bound >= optimum(f)
+    assert all(-1e-9 <= v <= 1 + 1e-9 for v in lp.values.values())
+
+
+def test_a_core_leaves_its_window_free_and_fixes_the_rest_by_efficiency():
+    f = formulation(knapsack(60, seed=1))
+    lp = relaxation(f)
+    assert lp is not None
+    narrowed = core(f, lp, 20)
+    domains = {var.index: list(narrowed.formulation.model.proto.variables[var.index].domain) for var in f.x.values()}
+    free = [i for i, d in domains.items() if d == [0, 1]]
+    ones = [i for i, d in domains.items() if d == [1, 1]]
+    zeros = [i for i, d in domains.items() if d == [0, 0]]
+    assert narrowed.free == len(free) == 20
+    assert len(free) + len(ones) + len(zeros) == 60
+    assert ones and zeros  # the window sits around the LP's split, not at an end
+    worst_one, best_zero = min(lp.efficiency[i] for i in ones), max(lp.efficiency[i] for i in zeros)
+    assert worst_one >= max(lp.efficiency[i] for i in free) >= min(lp.efficiency[i] for i in free) >= best_zero
+    # the full model is untouched
+    assert all(list(f.model.proto.variables[i].domain) == [0, 1] for i in domains)
+
+
+def test_a_core_as_large_as_the_model_fixes_nothing():
+    f = formulation(knapsack(30, seed=2))
+    lp = relaxation(f)
+    assert lp is not None
+    narrowed = core(f, lp, 50)
+    assert narrowed.free == 30
+    assert all(list(narrowed.formulation.model.proto.variables[v.index].domain) == [0, 1] for v in f.x.values())
+
+
+def spied(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    inner = solve_module._cores_then_full
+
+    def spy(f, *args):
+        calls.append(len(f.x))
+        return inner(f, *args)
+
+    monkeypatch.setattr(solve_module, "_cores_then_full", spy)
+    return calls
+
+
+@pytest.mark.slow
+def test_a_large_knapsack_on_two_threads_searches_cores_first(monkeypatch):
+    calls = spied(monkeypatch)
+    monkeypatch.setattr(solve_module, "CORE_MIN_S", 1.0)  # the call, not the time threshold, is under test here
+    data = knapsack(solve_module.CBC_CORE_STARTS + 50, m=5, seed=3)
+    plan = solve_valid(data, time_limit_s=4, workers=2)
+    assert calls == [solve_module.CBC_CORE_STARTS + 50]
+    assert plan.objective is not None and plan.solver.floor is not None
+    assert plan.objective >= plan.solver.floor.value
+    assert plan.bound is not None and plan.bound >= plan.objective
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [solve_module.CBC_CORE_STARTS - 20, solve_module.CBC_CORE_STARTS + 20])
+def test_with_time_to_spare_the_full_model_still_proves_the_plan(monkeypatch, n):
+    """Below the larger core's size CBC's side searches the whole model; above it the full model gets the time
+    after the cores. Either way a proof comes from the full model (an hour's limit: no machine load cuts it)."""
+    calls = spied(monkeypatch)
+    monkeypatch.setattr(solve_module, "CORE_MAX_S", 1.0)  # the cores' share, kept short for the test
+    plan = solve_valid(knapsack(n, m=1, seed=5), time_limit_s=3600, workers=2)
+    assert calls == [n]
+    assert plan.status == "optimal"
+    assert plan.bound == plan.objective
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("n", "workers", "limit_s"),
+    [
+        (solve_module.CPSAT_CORE_STARTS, 2, 4),  # small enough for CBC on the whole model, on every thread
+        (solve_module.CBC_CORE_STARTS + 50, 1, 4),  # one thread: no room for two cores
+        (solve_module.CBC_CORE_STARTS + 50, 2, 1),  # too little time to split
+    ],
+)
+def test_cores_are_not_searched_below_the_rule_s_thresholds(monkeypatch, n, workers, limit_s):
+    calls = spied(monkeypatch)
+    solve_valid(knapsack(n, m=5, seed=4), time_limit_s=limit_s, workers=workers)
+    assert calls == []
+
+
+@pytest.mark.slow
+def test_on_an_or_library_knapsack_the_core_plan_is_valid_and_its_bound_holds():
+    """5.250-00 (best known 59,312, proven optimal in the literature): whatever the search finds in a few
+    seconds, its bound may not fall below that optimum."""
+    (instance,) = load(2, [0])
+    plan = solve_valid(as_portfolio(instance), time_limit_s=4, workers=2)
+    assert plan.objective is not None and plan.bound is not None
+    assert plan.objective <= instance.best_known <= plan.bound
