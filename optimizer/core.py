@@ -41,7 +41,7 @@ class Relaxation:
 @dataclass(frozen=True)
 class Core:
     formulation: Formulation  # the full model with every start outside the core fixed
-    free: int  # start variables left to choose
+    free: int  # start variables left to choose: the window, and any the LP's values kept free
 
 
 def relaxation(f: Formulation) -> Relaxation | None:
@@ -68,7 +68,8 @@ def relaxation(f: Formulation) -> Relaxation | None:
 
 def core(f: Formulation, lp: Relaxation, size: int) -> Core:
     """`f` with the `size` start variables around the LP's split left free: the more efficient ones fixed
-    selected, the less efficient ones fixed out."""
+    selected, the less efficient ones fixed out. A variable is never fixed against its LP value (a mandatory
+    MMP of little value stays in, an item that fits for free is not forced): those stay free as well."""
     ranked = sorted(f.x.values(), key=lambda var: -lp.efficiency[var.index])
     selected = sum(1 for var in ranked if lp.values[var.index] > DECIDED)
     first = max(0, min(selected - size // 2, len(ranked) - size))
@@ -76,12 +77,15 @@ def core(f: Formulation, lp: Relaxation, size: int) -> Core:
     restricted.model = f.model.clone()
     restricted.model.clear_hints()
     proto = restricted.model.proto
+    free = 0
     for position, var in enumerate(ranked):
-        if not first <= position < first + size:
-            fixed = int(position < first)
-            domain = proto.variables[var.index].domain  # a Boolean's: [0, 1]
-            domain[0], domain[1] = fixed, fixed
-    return Core(restricted, min(size, len(ranked)))
+        fixed = int(position < first)
+        if first <= position < first + size or fixed != round(lp.values[var.index]):
+            free += 1
+            continue
+        domain = proto.variables[var.index].domain  # a Boolean's: [0, 1]
+        domain[0], domain[1] = fixed, fixed
+    return Core(restricted, free)
 
 
 def _state(m: Milp, solver: pywraplp.Solver) -> list[pywraplp.Variable]:

@@ -54,12 +54,14 @@ RESERVE_SHARE = 0.5  # of the time limit, at most, kept for the work after the s
 MIP_ALONE_STARTS = 1000  # with one thread, the `auto` backend runs CBC alone above this many start variables
 # Knapsack-shaped models with more start variables than the smaller core, two threads or more, and at least
 # CORE_MIN_S of search go to core problems first (`_cores_then_full`), for CORE_SHARE of the search time but
-# at most CORE_MAX_S: with a long limit most of it goes to the full model, where proofs come from.
+# at most CORE_MAX_S, and never leaving the full model less than CORE_FULL_MIN_S: with a long limit most of
+# the time goes to the full model, where proofs come from.
 CBC_CORE_STARTS = 100
 CPSAT_CORE_STARTS = 50
 CORE_SHARE = 0.85
-CORE_MIN_S = 2.0
+CORE_MIN_S = 4.0  # besides the time to build CBC's model
 CORE_MAX_S = 20.0
+CORE_FULL_MIN_S = 1.5  # besides the time to build CBC's model: for the full model's search after the cores
 
 
 class InvalidPlanError(RuntimeError):
@@ -474,13 +476,14 @@ def _search(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[
 
 def _auto(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[int, int]) -> Search:
     """The default backend, by model class (measured with bench/): a pure selection knapsack (one quarter,
-    no money) goes to CBC on every thread, whose cover cuts close it soonest; otherwise CP-SAT races CBC
-    when there are two threads or more, and with one thread CP-SAT alone, or CBC alone on large models.
-    CP-SAT runs alone, on every thread, when building CBC's model would take longer than the time left."""
+    no money) goes to CBC on every thread, whose cover cuts close it soonest, or with two threads and the
+    time for it, to core problems first; otherwise CP-SAT races CBC when there are two threads or more, and
+    with one thread CP-SAT alone, or CBC alone on large models. CP-SAT runs alone, on every thread, when
+    building CBC's model would take longer than the time left."""
     inst = f.inst
     cbc_fits = time_s >= cbc_build_time_s(f)
     if inst.horizon == 1 and not _has_money(inst) and cbc_fits:
-        if settings.workers >= 2 and len(f.x) > CPSAT_CORE_STARTS and time_s >= CORE_MIN_S:
+        if settings.workers >= 2 and len(f.x) > CPSAT_CORE_STARTS and time_s >= CORE_MIN_S + cbc_build_time_s(f):
             return _cores_then_full(f, settings, time_s, hint)
         return _run_mip(solve_cbc, f, settings, time_s, hint)
     if settings.workers >= 2 and cbc_fits:
@@ -493,18 +496,19 @@ def _auto(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[in
 def _cores_then_full(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[int, int]) -> Search:
     """A knapsack too large to close within the limit: two core problems (`optimizer.core`) side by side,
     CBC on the larger and CP-SAT on the smaller, one thread each, then CBC over the full model on every thread,
-    warm-started from the better core plan, for a bound and a proof when one comes. When the larger core is
+    warm-started from the better core plan, for a bound (and a proof, given the time). When the larger core is
     the whole model, CBC's side is that full search and has all the time. Measured with `python -m bench mkp`:
     within 10 s the cores find better plans than CBC or CP-SAT on the whole model with every thread."""
     deadline = time.monotonic() + time_s
     lp = relaxation(f)
     if lp is None:
-        return _run_mip(solve_cbc, f, settings, time_s, hint)
+        return _run_mip(solve_cbc, f, settings, deadline - time.monotonic(), hint)
     one = settings.model_copy(update={"workers": 1})
     larger, smaller = core(f, lp, CBC_CORE_STARTS), core(f, lp, CPSAT_CORE_STARTS)
     whole = larger.free == len(f.x)
     left = deadline - time.monotonic()
-    share = left if whole else min(CORE_SHARE * left, CORE_MAX_S)
+    kept = CORE_FULL_MIN_S + cbc_build_time_s(f)  # for the full model's search after the cores
+    share = left if whole else max(0.0, min(CORE_SHARE * left, CORE_MAX_S, left - kept))
 
     def cbc(signal: stopping.Signal) -> Search:
         if whole:
@@ -521,10 +525,13 @@ def _cores_then_full(f: Formulation, settings: SolverSettings, time_s: float, hi
     )
     best = _best_of(f.inst, found["cp-sat core"], found["cbc"])
     if whole:
+        return _verdict_kept(best, found["cbc"])
+    if stopping.requested():
         return best
     state = replay(f.inst, best.starts) if best.starts is not None else None
     full_hint = _full_hint(f, state) if state is not None and complete(state) else hint
-    return _best_of(f.inst, best, _run_mip(solve_cbc, f, settings, deadline - time.monotonic(), full_hint))
+    full = _run_mip(solve_cbc, f, settings, deadline - time.monotonic(), full_hint)
+    return _verdict_kept(_best_of(f.inst, best, full), full)
 
 
 def _plan_only(search: Search, bound: int | None) -> Search:
@@ -532,6 +539,12 @@ def _plan_only(search: Search, bound: int | None) -> Search:
     if search.starts is None:
         return Search("no_solution_in_time")
     return Search("feasible", search.starts, bound)
+
+
+def _verdict_kept(combined: Search, full: Search) -> Search:
+    """With no plan from anywhere, the full model's verdict of infeasibility stands (floating: the caller
+    checks it against the floors, as for CBC alone)."""
+    return full if combined.starts is None and full.status == "infeasible" else combined
 
 
 def _race(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[int, int]) -> Search:

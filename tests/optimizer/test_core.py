@@ -6,6 +6,7 @@ and time."""
 
 from __future__ import annotations
 
+import math
 import random
 from importlib import import_module
 
@@ -13,9 +14,10 @@ import pytest
 from ortools.sat.python import cp_model
 
 from bench.mkp import Knapsack, as_portfolio, load
-from models import load_portfolio
-from optimizer.core import core, relaxation
+from models import SolverSettings, load_portfolio
+from optimizer.core import Relaxation, core, relaxation
 from optimizer.formulation import build
+from optimizer.greedy import complete, replay
 from optimizer.instance import build_instance
 from tests.support.solving import solve_valid
 
@@ -78,6 +80,66 @@ def test_a_core_as_large_as_the_model_fixes_nothing():
     assert all(list(narrowed.formulation.model.proto.variables[v.index].domain) == [0, 1] for v in f.x.values())
 
 
+def test_a_variable_is_never_fixed_against_its_lp_value():
+    """A mandatory MMP of little value is selected by the LP yet ranked last by efficiency: the core leaves it
+    free rather than fix it out (and a free item the LP leaves out is not forced in)."""
+    f = formulation(knapsack(60, seed=6))
+    lp = relaxation(f)
+    assert lp is not None
+    indices = [v.index for v in f.x.values()]
+    last, first = indices[0], indices[1]
+    lp = Relaxation(
+        values={**lp.values, last: 1.0, first: 0.0},
+        efficiency={**lp.efficiency, last: -1.0, first: math.inf},
+        bound=lp.bound,
+    )
+    narrowed = core(f, lp, 10)
+    domains = narrowed.formulation.model.proto.variables
+    assert list(domains[last].domain) == [0, 1]
+    assert list(domains[first].domain) == [0, 1]
+    assert narrowed.free == 12
+
+
+@pytest.mark.parametrize("above", [True, False])
+def test_the_time_threshold_for_cores(monkeypatch, above):
+    """`auto` on a knapsack with two threads: cores first with at least CORE_MIN_S (besides CBC's build time)
+    of search, CBC on the whole model below it."""
+    f = formulation(knapsack(solve_module.CBC_CORE_STARTS + 50, seed=7))
+    ran: list[str] = []
+    monkeypatch.setattr(solve_module, "_cores_then_full", lambda *a: ran.append("cores"))
+    monkeypatch.setattr(solve_module, "_run_mip", lambda *a: ran.append("cbc"))
+    at = solve_module.CORE_MIN_S + solve_module.cbc_build_time_s(f)
+    solve_module._auto(f, SolverSettings(workers=2), at + (0.01 if above else -0.01), {})
+    assert ran == (["cores"] if above else ["cbc"])
+
+
+@pytest.mark.slow
+def test_a_core_s_own_optimum_never_stands_as_the_bound(monkeypatch):
+    """Cores of 30 and 15 of 60 items, where the smaller core's optimum is below the whole model's: the
+    search's bound must still hold for the whole model, and its plan keeps every rule."""
+    monkeypatch.setattr(solve_module, "CBC_CORE_STARTS", 30)
+    monkeypatch.setattr(solve_module, "CPSAT_CORE_STARTS", 15)
+    f = formulation(knapsack(60, m=2, seed=10))
+    lp = relaxation(f)
+    assert lp is not None
+    best = optimum(f)
+    assert optimum(core(f, lp, 15).formulation) < best  # else a leaked core bound would go unnoticed
+    search = solve_module._cores_then_full(f, SolverSettings(workers=2), 6.0, {})
+    assert search.bound is not None and search.bound >= best
+    assert search.starts is not None
+    state = replay(f.inst, search.starts)
+    assert state is not None and complete(state)
+
+
+def test_with_no_plan_anywhere_the_full_model_s_infeasible_verdict_stands(monkeypatch):
+    monkeypatch.setattr(solve_module, "CBC_CORE_STARTS", 30)
+    monkeypatch.setattr(solve_module, "CPSAT_CORE_STARTS", 15)
+    monkeypatch.setattr(solve_module, "_run_mip", lambda *a: solve_module.Search("infeasible", floating=True))
+    monkeypatch.setattr(solve_module, "_run_cpsat", lambda *a: solve_module.Search("no_solution_in_time"))
+    f = formulation(knapsack(60, seed=9))
+    assert solve_module._cores_then_full(f, SolverSettings(workers=2), 6.0, {}).status == "infeasible"
+
+
 def spied(monkeypatch) -> list[int]:
     calls: list[int] = []
     inner = solve_module._cores_then_full
@@ -135,6 +197,6 @@ def test_on_an_or_library_knapsack_the_core_plan_is_valid_and_its_bound_holds():
     """5.250-00 (best known 59,312, proven optimal in the literature): whatever the search finds in a few
     seconds, its bound may not fall below that optimum."""
     (instance,) = load(2, [0])
-    plan = solve_valid(as_portfolio(instance), time_limit_s=4, workers=2)
+    plan = solve_valid(as_portfolio(instance), time_limit_s=6, workers=2)
     assert plan.objective is not None and plan.bound is not None
     assert plan.objective <= instance.best_known <= plan.bound
