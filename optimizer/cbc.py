@@ -35,6 +35,9 @@ log = logging.getLogger("vmo.solver")
 
 CBC_PATH = pulp.PULP_CBC_CMD.pulp_cbc_path  # the CBC binary bundled with PuLP
 CBC_GRACE_S = 1.0  # past CBC's own time limit, this long for it to end before it is killed
+# CBC 2.10 is not started with less than this of its own time limit: given 0.01 s with a warm start it was seen
+# to crash (SIGSEGV) on a 200-MMP model, and a run this short finds nothing a known plan does not.
+CBC_MIN_LIMIT_S = 0.25
 # Building and writing CBC's model (PuLP, then an MPS file) cannot be interrupted: about 90 to 210 us per start
 # variable on a loaded machine (42,000 take 9 s). A CBC run given less time than that does not start.
 BUILD_S_PER_START = 150e-6
@@ -132,10 +135,11 @@ def solve_cbc(
     with tempfile.TemporaryDirectory(prefix="vmo-cbc-") as tmp:
         files = _Files.inside(Path(tmp))
         names = _write(problem, command, files, warm_start=bool(hint))
-        if time.monotonic() >= deadline:  # building and writing the model took all of CBC's time
-            return MilpResult("no_solution_in_time", {})
         # CBC's own limit leaves a grace period for reading its answer back inside ours.
         time_limit_s = deadline - time.monotonic() - CBC_GRACE_S
+        if time_limit_s < CBC_MIN_LIMIT_S:  # building and writing the model took (nearly) all of CBC's time
+            log.info("CBC not run: %.2f s of search left", max(time_limit_s, 0.0))
+            return MilpResult("no_solution_in_time", {})
         arguments = _arguments(command, files, time_limit_s, warm_start=bool(hint), plain=plain)
         try:
             if not _run_watched(lambda: _run_cbc(arguments, files.log), deadline - time.monotonic(), signal):
@@ -190,7 +194,7 @@ def _arguments(command: pulp.COIN_CMD, files: _Files, time_limit_s: float, warm_
     arguments = [command.path, str(files.model)]
     if warm_start:
         arguments += ["-mips", str(files.warm_start)]
-    arguments += ["-sec", str(max(time_limit_s, 0.01))]
+    arguments += ["-sec", str(time_limit_s)]
     for option in command.options + command.getOptions():  # seed, gap, threads, wall-clock time
         arguments += f"-{option}".split()
     if plain:

@@ -60,6 +60,36 @@ def test_a_cbc_run_past_its_limit_is_killed_and_leaves_no_process():
     assert children("sleep") == []
 
 
+def _spy_on_cbc_runs(monkeypatch) -> list[float]:
+    """The time limits CBC is started with (the run itself goes ahead)."""
+    limits: list[float] = []
+    real = cbc._run_cbc
+
+    def run(arguments, log_path):
+        limits.append(float(arguments[arguments.index("-sec") + 1]))
+        return real(arguments, log_path)
+
+    monkeypatch.setattr(cbc, "_run_cbc", run)
+    return limits
+
+
+def test_cbc_is_not_started_with_less_than_its_minimum_time_limit(monkeypatch):
+    """CBC 2.10 given 0.01 s with a warm start crashed: so short a run is not started at all."""
+    limits = _spy_on_cbc_runs(monkeypatch)
+    f = build(build_instance(load_portfolio(random_portfolio(3, 20, 2, 3))))
+    result = cbc.solve_cbc(f, SolverSettings(workers=1), cbc.CBC_GRACE_S + cbc.CBC_MIN_LIMIT_S / 2, {})
+    assert limits == []
+    assert result.status == "no_solution_in_time" and result.values == {}
+
+
+def test_cbc_is_started_with_its_minimum_time_limit_or_more(monkeypatch):
+    limits = _spy_on_cbc_runs(monkeypatch)
+    f = build(build_instance(load_portfolio(random_portfolio(3, 20, 2, 3))))
+    result = cbc.solve_cbc(f, SolverSettings(workers=1), cbc.CBC_GRACE_S + cbc.CBC_MIN_LIMIT_S + 2.0, {})
+    assert len(limits) == 1 and limits[0] >= cbc.CBC_MIN_LIMIT_S
+    assert result.status in ("optimal", "feasible", "infeasible")
+
+
 # CBC 2.10's cut generators call goal 2 of this portfolio infeasible ("Cut generators found to be infeasible"),
 # though the plan of goal 1 satisfies it: the CP-SAT / CBC cross-check found it.
 CUTS_MISJUDGE = {
