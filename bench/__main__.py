@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench import api, batch, certify, mkp, one_thread, risk, scale, uplift, whatif
+from bench import api, batch, certify, mkp, one_thread, risk, scale, service, uplift, whatif
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(width=160)
@@ -177,6 +177,28 @@ def run_whatif(
     _write("whatif", {"time_limit_s": time_limit, "rows": rows, "summary": summary})
 
 
+@app.command("service")
+def run_service(
+    count: Annotated[int, typer.Option(help="seeded portfolios")] = 6,
+    mmps: Annotated[int, typer.Option(help="MMPs per generated portfolio (4 quarters, 12 pools)")] = 200,
+    time_limit: Annotated[float, typer.Option(help="seconds per solve")] = 10.0,
+) -> None:
+    """Solves through the service's solver pool, one at a time and all at once, beside `vmo solve`'s."""
+    rows, summary = service.run(count, mmps, time_limit)
+    title = f"Service conditions, {count} portfolios of {mmps} MMPs, {time_limit:g} s, every core asked for"
+    formats = {"portfolio": "d", "way": "s", "threads": "d", "status": "s", "value": ",.0f", "seconds": ".1f"}
+    console.print(_table(title, [r | {"value": r["value"] or 0} for r in rows], formats))
+    gaps = summary["mean_gap_pct"]
+    console.print(
+        f"lone request: {summary['lone_threads']} threads, value {summary['lone_over_direct_mean']:.4f} of direct's "
+        f"(min {summary['lone_over_direct_min']:.4f}); together: {summary['together_threads']} threads each, "
+        f"value {summary['together_over_direct_mean']:.4f} of direct's, "
+        f"{summary['throughput_together_over_lone']:.2f}x the throughput of one at a time; "
+        f"mean gap direct / lone / together {gaps['direct']:.3f} / {gaps['lone']:.3f} / {gaps['together']:.3f} %"
+    )
+    _write("service", {"time_limit_s": time_limit, "mmps": mmps, "rows": rows, "summary": summary})
+
+
 @app.command("uplift")
 def run_uplift(
     count: Annotated[int, typer.Option(help="seeded portfolios")] = 50,
@@ -259,6 +281,7 @@ def run_all(time_limit: Annotated[float, typer.Option()] = 10.0) -> None:
     run_certify()
     run_one_thread()
     run_whatif()
+    run_service()
     run_uplift(time_limit=time_limit)
     run_api()
     run_batch()
