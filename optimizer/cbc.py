@@ -34,7 +34,7 @@ from optimizer.milp import Column, Milp, milp
 log = logging.getLogger("vmo.solver")
 
 CBC_PATH = pulp.PULP_CBC_CMD.pulp_cbc_path  # the CBC binary bundled with PuLP
-CBC_GRACE_S = 1.0  # past CBC's own time limit, this long for it to end before it is killed
+CBC_GRACE_S = 1.0  # past CBC's own time limit, this long (at most half its time) for it to end before it is killed
 # CBC 2.10 is not started with less than this of its own time limit: given 0.01 s with a warm start it was seen
 # to crash (SIGSEGV) on a 200-MMP model, and a run this short finds nothing a known plan does not.
 CBC_MIN_LIMIT_S = 0.25
@@ -135,8 +135,9 @@ def solve_cbc(
     with tempfile.TemporaryDirectory(prefix="vmo-cbc-") as tmp:
         files = _Files.inside(Path(tmp))
         names = _write(problem, command, files, warm_start=bool(hint))
-        # CBC's own limit leaves a grace period for reading its answer back inside ours.
-        time_limit_s = deadline - time.monotonic() - CBC_GRACE_S
+        # CBC's own limit leaves a grace period for reading its answer back inside ours (half the time, when short).
+        left = deadline - time.monotonic()
+        time_limit_s = left - min(CBC_GRACE_S, left / 2)
         if time_limit_s < CBC_MIN_LIMIT_S:  # building and writing the model took (nearly) all of CBC's time
             log.info("CBC not run: %.2f s of search left", max(time_limit_s, 0.0))
             return MilpResult("no_solution_in_time", {})

@@ -77,7 +77,7 @@ def test_cbc_is_not_started_with_less_than_its_minimum_time_limit(monkeypatch):
     """CBC 2.10 given 0.01 s with a warm start crashed: so short a run is not started at all."""
     limits = _spy_on_cbc_runs(monkeypatch)
     f = build(build_instance(load_portfolio(random_portfolio(3, 20, 2, 3))))
-    result = cbc.solve_cbc(f, SolverSettings(workers=1), cbc.CBC_GRACE_S + cbc.CBC_MIN_LIMIT_S / 2, {})
+    result = cbc.solve_cbc(f, SolverSettings(workers=1), 1.5 * cbc.CBC_MIN_LIMIT_S, {})
     assert limits == []
     assert result.status == "no_solution_in_time" and result.values == {}
 
@@ -85,7 +85,7 @@ def test_cbc_is_not_started_with_less_than_its_minimum_time_limit(monkeypatch):
 def test_cbc_is_started_with_its_minimum_time_limit_or_more(monkeypatch):
     limits = _spy_on_cbc_runs(monkeypatch)
     f = build(build_instance(load_portfolio(random_portfolio(3, 20, 2, 3))))
-    result = cbc.solve_cbc(f, SolverSettings(workers=1), cbc.CBC_GRACE_S + cbc.CBC_MIN_LIMIT_S + 2.0, {})
+    result = cbc.solve_cbc(f, SolverSettings(workers=1), 2 * cbc.CBC_MIN_LIMIT_S + 0.5, {})
     assert len(limits) == 1 and limits[0] >= cbc.CBC_MIN_LIMIT_S
     assert result.status in ("optimal", "feasible", "infeasible")
 
