@@ -85,9 +85,17 @@ def test_cbc_is_not_started_with_less_than_its_minimum_time_limit(monkeypatch):
 def test_cbc_is_started_with_its_minimum_time_limit_or_more(monkeypatch):
     limits = _spy_on_cbc_runs(monkeypatch)
     f = build(build_instance(load_portfolio(random_portfolio(3, 20, 2, 3))))
-    result = cbc.solve_cbc(f, SolverSettings(workers=1), 2 * cbc.CBC_MIN_LIMIT_S + 0.5, {})
+    result = cbc.solve_cbc(f, SolverSettings(workers=1), 2 * cbc.CBC_MIN_LIMIT_S + 3.0, {})
     assert len(limits) == 1 and limits[0] >= cbc.CBC_MIN_LIMIT_S
     assert result.status in ("optimal", "feasible", "infeasible")
+
+
+def test_a_short_share_still_runs_cbc_with_half_of_it_kept_for_reading_its_answer(monkeypatch):
+    """Under two seconds the grace is half the share, not a whole second that would leave CBC nothing."""
+    limits = _spy_on_cbc_runs(monkeypatch)
+    f = build(build_instance(load_portfolio(random_portfolio(3, 20, 2, 3))))
+    cbc.solve_cbc(f, SolverSettings(workers=1), 1.0, {})
+    assert len(limits) == 1 and cbc.CBC_MIN_LIMIT_S <= limits[0] <= 0.5
 
 
 # CBC 2.10's cut generators call goal 2 of this portfolio infeasible ("Cut generators found to be infeasible"),
