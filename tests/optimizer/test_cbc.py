@@ -73,10 +73,15 @@ def _spy_on_cbc_runs(monkeypatch) -> list[float]:
     return limits
 
 
+def _small_model():
+    """A 20-MMP model CBC solves in a fraction of a second."""
+    return build(build_instance(load_portfolio(random_portfolio(3, 20, 2, 3))))
+
+
 def test_cbc_is_not_started_with_less_than_its_minimum_time_limit(monkeypatch):
     """CBC 2.10 given 0.01 s with a warm start crashed: so short a run is not started at all."""
     limits = _spy_on_cbc_runs(monkeypatch)
-    f = build(build_instance(load_portfolio(random_portfolio(3, 20, 2, 3))))
+    f = _small_model()
     result = cbc.solve_cbc(f, SolverSettings(workers=1), 1.5 * cbc.CBC_MIN_LIMIT_S, {})
     assert limits == []
     assert result.status == "no_solution_in_time" and result.values == {}
@@ -84,7 +89,7 @@ def test_cbc_is_not_started_with_less_than_its_minimum_time_limit(monkeypatch):
 
 def test_cbc_is_started_with_its_minimum_time_limit_or_more(monkeypatch):
     limits = _spy_on_cbc_runs(monkeypatch)
-    f = build(build_instance(load_portfolio(random_portfolio(3, 20, 2, 3))))
+    f = _small_model()
     result = cbc.solve_cbc(f, SolverSettings(workers=1), 2 * cbc.CBC_MIN_LIMIT_S + 3.0, {})
     assert len(limits) == 1 and limits[0] >= cbc.CBC_MIN_LIMIT_S
     assert result.status in ("optimal", "feasible", "infeasible")
@@ -93,7 +98,7 @@ def test_cbc_is_started_with_its_minimum_time_limit_or_more(monkeypatch):
 def test_a_short_share_still_runs_cbc_with_half_of_it_kept_for_reading_its_answer(monkeypatch):
     """Under two seconds the grace is half the share, not a whole second that would leave CBC nothing."""
     limits = _spy_on_cbc_runs(monkeypatch)
-    f = build(build_instance(load_portfolio(random_portfolio(3, 20, 2, 3))))
+    f = _small_model()
     cbc.solve_cbc(f, SolverSettings(workers=1), 1.0, {})
     assert len(limits) == 1 and cbc.CBC_MIN_LIMIT_S <= limits[0] <= 0.5
 
