@@ -5,9 +5,10 @@ other integers the formulation forms from exact fractions (`optimizer/formulatio
 
 * a budget change row multiplies allocations by `max_change`'s numerator and
   denominator, so a `max_change` with many digits overflows on large budgets;
-* a key-result row multiplies `value_per_unit * contribution` (in money units) by the
-  least common multiple of their denominators, and bounds the credit by
-  `target * value_per_unit`;
+* a key result's reach is counted in steps of 1 / d (d: the least common multiple of the
+  denominators of the target left and the contributions), and its credit is pinned to
+  `value_per_unit * reach` by rows that multiply the reach, at most `d * target`, by the
+  numerator of `value_per_unit` (in money units) and the credit by its denominator times d;
 * an investment guardrail row multiplies each MMP's exact cost by the share's
   denominator and by the least common multiple of the costs' denominators.
 
@@ -51,10 +52,11 @@ def _max_change(p: Portfolio, c: units.Counting) -> Iterator[tuple[str, str]]:
 def _key_results(p: Portfolio, c: units.Counting) -> Iterator[tuple[str, str]]:
     for k, kr in enumerate(p.key_results):
         per_unit = Fraction(kr.value_per_unit) / Fraction(c.money)
-        coefs = [per_unit * Fraction(m.key_results[kr.id]) for m in p.mmps if m.key_results.get(kr.id)]
-        scale = math.lcm(*(x.denominator for x in coefs)) if coefs else 1
-        credit = int(Fraction(kr.target) * per_unit)
-        if scale * max(credit, 1) >= LIMIT or sum(int(x * scale) for x in coefs) >= LIMIT:
+        target = Fraction(kr.target - p.progress_before(kr))
+        contributions = [Fraction(m.key_results[kr.id]) for m in p.mmps if m.key_results.get(kr.id)]
+        steps = math.lcm(*(x.denominator for x in (target, *contributions)))
+        pinned = per_unit.numerator * steps * max(target, Fraction(1))  # either side of the rows that pin the credit
+        if pinned >= LIMIT or steps * sum(contributions) >= LIMIT:
             yield (
                 f"$.key_results[{k}]",
                 f"key result {kr.id}: target {kr.target}, value_per_unit {kr.value_per_unit} and the MMPs' "

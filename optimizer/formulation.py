@@ -9,6 +9,7 @@ of rules that cannot hold together (see `optimizer.infeasibility`).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ class Formulation:
     b: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)  # (stream, quarter)
     e: dict[tuple[int, int], cp_model.IntVar] = field(default_factory=dict)  # (pool, quarter)
     w: dict[int, cp_model.IntVar] = field(default_factory=dict)  # key result -> credited money units
+    reach: dict[int, cp_model.IntVar] = field(default_factory=dict)  # key result -> credited reach, in steps
+    reach_steps: dict[int, int] = field(default_factory=dict)  # key result -> steps per unit of reach
     none: dict[int, cp_model.IntVar] = field(default_factory=dict)  # group -> 1 when none of it is selected
     synergy: dict[int, cp_model.IntVar] = field(default_factory=dict)  # synergy -> 1 when all are selected
     guards: dict[int, Rule] = field(default_factory=dict)  # assumption literal index -> rule
@@ -295,15 +298,28 @@ def _share_excess(f: Formulation, category: str, share: Fraction) -> Expr:
 
 
 def add_key_results(f: Formulation) -> None:
-    """Credited key-result value w_k: at most value_per_unit * (sum of contributions of selected MMPs),
-    and at most value_per_unit * target (the variable's range; the instance's target is what is left of it
-    after the progress achieved before as_of)."""
+    """Credited key-result value w_k = floor(value_per_unit * min(target, reach)), reach being the sum of the
+    contributions of the selected MMPs (the instance's target is what is left of it after the progress
+    achieved before as_of).
+
+    The credited reach r_k is counted in steps of 1 / d_k of a unit (d_k: the least common denominator of the
+    target and the contributions), at most the target and the reach; w_k is pinned to floor(value_per_unit *
+    r_k / d_k) by two rows. Why not w_k <= value_per_unit * reach alone: a one-thread CP-SAT search then
+    improved its plans one money unit of w_k at a time (a 12-MMP portfolio in thousandths, credit 400,000.75:
+    39 % short after 20 s); a step of r_k is worth a whole step of credit."""
     inst = f.inst
     for k, (kid, target, per_unit) in enumerate(inst.key_results):
-        f.w[k] = f.model.new_int_var(0, int(target * per_unit), f"w[{kid}]")
-        coefs = {i: per_unit * m.contributions[k] for i, m in enumerate(inst.mmps) if k in m.contributions}
-        scale = lcm_of_denominators(list(coefs.values()))
-        f.model.add(scale * f.w[k] <= sum(int(c * scale) * f.y(i) for i, c in coefs.items()))
+        contributions = {i: m.contributions[k] for i, m in enumerate(inst.mmps) if k in m.contributions}
+        steps = lcm_of_denominators([target, *contributions.values()])
+        f.reach_steps[k] = steps
+        f.reach[k] = f.model.new_int_var(0, int(target * steps), f"reach[{kid}]")
+        f.continuous.add(f.reach[k].index)  # for a MIP, where it only guides CP-SAT's search, as w does
+        f.model.add(f.reach[k] <= sum(int(c * steps) * f.y(i) for i, c in contributions.items()))
+        f.w[k] = f.model.new_int_var(0, math.floor(target * per_unit), f"w[{kid}]")
+        # w = floor(P * r / steps) with P = num / den: den * steps * w <= num * r < den * steps * (w + 1)
+        num, den = per_unit.numerator, per_unit.denominator
+        f.model.add(den * steps * f.w[k] <= num * f.reach[k])
+        f.model.add(num * f.reach[k] - den * steps * f.w[k] <= den * steps - 1)
 
 
 def add_group_min(f: Formulation) -> None:

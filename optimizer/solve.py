@@ -418,6 +418,7 @@ def _full_hint(f: Formulation, state: GreedyState) -> dict[int, int]:
         _kid, target, per_unit = inst.key_results[k]
         reach = sum((inst.mmps[i].contributions.get(k, 0) for i in state.starts), start=0)
         hint[var.index] = math.floor(per_unit * min(target, reach))
+        hint[f.reach[k].index] = int(f.reach_steps[k] * min(target, reach))
     for g, var in f.none.items():
         hint[var.index] = int(not any(i in state.starts for i in inst.groups[g].members))
     for s, var in f.synergy.items():
@@ -457,7 +458,8 @@ def _run_cpsat(
 def _set_hints(f: Formulation, hint: dict[int, int]) -> None:
     """Hint CP-SAT with `hint` (model variable index -> value), and nothing else."""
     f.model.clear_hints()
-    variables = (*f.x.values(), *f.b.values(), *f.e.values(), *f.w.values(), *f.none.values(), *f.synergy.values())
+    variables = (*f.x.values(), *f.b.values(), *f.e.values(), *f.w.values(), *f.reach.values(), *f.none.values(),
+                 *f.synergy.values())  # fmt: skip
     by_index = {var.index: var for var in variables}
     for index, value in hint.items():
         f.model.add_hint(by_index[index], value)

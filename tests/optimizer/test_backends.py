@@ -179,8 +179,9 @@ def test_a_plan_priced_by_replay_is_a_feasible_assignment_of_the_model():
     portfolio = load_portfolio(json.loads((FIXTURES / "insurance-fy27.json").read_text()))
     f = build(build_instance(portfolio))
     hint = _full_hint(f, greedy_plan(f.inst))
-    assert len(hint) == len(f.x) + len(f.b) + len(f.e) + len(f.w)
-    by_index = {var.index: var for var in (*f.x.values(), *f.b.values(), *f.e.values(), *f.w.values())}
+    variables = (*f.x.values(), *f.b.values(), *f.e.values(), *f.w.values(), *f.reach.values())
+    assert f.w and len(hint) == len(variables)
+    by_index = {var.index: var for var in variables}
     for index, value in hint.items():
         f.model.add(by_index[index] == value)
     assert cp_model.CpSolver().solve(f.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
