@@ -20,6 +20,7 @@ from models import SolverSettings, load_portfolio
 from models.scenarios import WhatIfRequest
 from optimizer import solve, validate
 from optimizer.backends import cpsat_solver
+from optimizer.cbc import MilpResult
 from optimizer.formulation import build
 from optimizer.instance import build_instance
 from optimizer.studies.whatif import WhatIfStudy
@@ -264,3 +265,25 @@ def test_a_cbc_crash_answers_with_the_floor_not_an_error():
     assert validate(portfolio, plan) == []
     assert plan.status == "feasible" and plan.solver.floor is not None
     assert plan.objective == plan.solver.floor.value
+
+
+def _cbc_claiming_optimal_at_zero(*_args, **_kwargs):
+    """CBC as it once answered: `optimal`, with a bound below a plan in hand (here: fund nothing, bound 0)."""
+    return MilpResult("optimal", {}, 0.0)
+
+
+def test_a_cbc_bound_below_a_plan_in_hand_proves_nothing():
+    portfolio = load_portfolio(random_portfolio(3, n_mmps=30, n_quarters=4, n_pools=6))
+    with mock.patch.object(solve_module, "solve_cbc", _cbc_claiming_optimal_at_zero):
+        alone = solve(portfolio, SolverSettings(backend="cbc", workers=1, time_limit_s=20))
+        raced = solve(portfolio, SolverSettings(backend="auto", workers=2, time_limit_s=5))
+    for plan in (alone, raced):
+        assert validate(portfolio, plan) == []
+        assert plan.objective is not None and plan.objective > 0
+        assert plan.bound is None or plan.bound >= plan.objective, "a bound below the plan is no bound"
+    assert alone.status == "feasible" and alone.bound is None  # the ranking's plan, unproven
+
+
+def test_a_cbc_bound_at_its_plan_still_proves_it():
+    plan = solve_valid(random_portfolio(3, n_mmps=30, n_quarters=4, n_pools=6), backend="cbc", **NO_LIMIT)
+    assert plan.status == "optimal" and plan.bound == plan.objective
