@@ -313,7 +313,7 @@ def add_key_results(f: Formulation) -> None:
         steps = lcm_of_denominators([target, *contributions.values()])
         f.reach_steps[k] = steps
         f.reach[k] = f.model.new_int_var(0, int(target * steps), f"reach[{kid}]")
-        f.continuous.add(f.reach[k].index)  # for a MIP, where it only guides CP-SAT's search, as w does
+        f.continuous.add(f.reach[k].index)  # a MIP may relax it: plans are re-priced exactly, as w is
         f.model.add(f.reach[k] <= sum(int(c * steps) * f.y(i) for i, c in contributions.items()))
         f.w[k] = f.model.new_int_var(0, math.floor(target * per_unit), f"w[{kid}]")
         # w = floor(P * r / steps) with P = num / den: den * steps * w <= num * r < den * steps * (w + 1)
