@@ -93,6 +93,7 @@ def run_scale(
                 "build_s": ".2f",
                 "solve_s": ".2f",
                 "status": "s",
+                "objective": "s",
                 "gap_pct": "s",
                 "peak_mib": ".0f",
             },

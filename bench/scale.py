@@ -39,6 +39,7 @@ def _case(n_mmps: int, quarters: int, pools: int, backend: str, time_limit: floa
         "build_s": build_s,
         "solve_s": solve_s,
         "status": plan.status,
+        "objective": "-" if plan.objective is None else f"{plan.objective:,.0f}",
         "gap_pct": "-" if plan.gap is None else f"{100 * plan.gap:.3f}",
         "valid": valid,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

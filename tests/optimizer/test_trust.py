@@ -250,6 +250,59 @@ def test_a_racer_that_crashes_leaves_the_race_to_the_other():
     assert plan.objective is not None and plan.status in ("optimal", "feasible")
 
 
+def spied_racers(monkeypatch) -> list[str]:
+    """The searches a solve starts, by name, in the order they start."""
+    calls: list[str] = []
+    for name in ("solve_cbc", "solve_scip", "_run_cpsat"):
+        real = getattr(solve_module, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(solve_module, name, spy)
+    return calls
+
+
+# One rule, one pair: above MIP_RACE_STARTS start variables SCIP takes CP-SAT's place in the two-thread race.
+@pytest.mark.parametrize("above", [True, False])
+def test_above_mip_race_starts_scip_races_cbc_in_cp_sat_s_place(monkeypatch, above):
+    calls = spied_racers(monkeypatch)
+    data = random_portfolio(3, n_mmps=30, n_quarters=4, n_pools=6)
+    starts = len(build(build_instance(load_portfolio(data))).x)
+    monkeypatch.setattr(solve_module, "MIP_RACE_STARTS", starts - 1 if above else starts)
+    plan = solve_valid(data, backend="auto", time_limit_s=3600, workers=2, what_it_takes=False)
+    assert plan.status == "optimal"
+    assert set(calls) == ({"solve_scip", "solve_cbc"} if above else {"_run_cpsat", "solve_cbc"})
+
+
+def test_in_a_mip_race_one_solver_s_verdict_of_infeasibility_does_not_stand_against_the_other_s_plan(monkeypatch):
+    real = solve_module._run_mip
+
+    def run_mip(solve_mip, *args):
+        if solve_mip is solve_module.solve_scip:  # SCIP misjudges the model; CBC searches it
+            return solve_module.Search("infeasible", floating=True)
+        return real(solve_mip, *args)
+
+    monkeypatch.setattr(solve_module, "_run_mip", run_mip)
+    data = random_portfolio(3, n_mmps=30, n_quarters=4, n_pools=6)
+    f = build(build_instance(load_portfolio(data)))
+    search = solve_module._mip_race(f, SolverSettings(workers=2), 3600, {})
+    assert search.status == "optimal" and search.bound is not None  # CBC's plan and proof
+    assert search.bound * f.inst.money_resolution == solve_valid(data, **NO_LIMIT).objective
+
+
+def test_in_a_mip_race_with_no_plan_from_either_cbc_s_verdict_of_infeasibility_stands(monkeypatch):
+    def run_mip(solve_mip, *_args):
+        if solve_mip is solve_module.solve_cbc:
+            return solve_module.Search("infeasible", floating=True)
+        return solve_module.Search("no_solution_in_time", floating=True)
+
+    monkeypatch.setattr(solve_module, "_run_mip", run_mip)
+    f = build(build_instance(load_portfolio(random_portfolio(3, n_mmps=30, n_quarters=4, n_pools=6))))
+    assert solve_module._mip_race(f, SolverSettings(workers=2), 5.0, {}).status == "infeasible"
+
+
 @pytest.mark.slow
 def test_a_cbc_crash_answers_with_the_floor_not_an_error():
     import pulp
