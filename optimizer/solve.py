@@ -581,8 +581,8 @@ def _mip_race(f: Formulation, settings: SolverSettings, time_s: float, hint: dic
     """SCIP on one thread beside CBC on the others, for models where one thread of CP-SAT finds the weakest
     plans of the three (on the 2,000 x 4 x 100 portfolio of `python -m bench scale`, 27 s on one thread each:
     1.1 % below the best plan known, against CBC's 0.9 % and SCIP's 0.6 %; at other sizes CBC's plan was the
-    better of the two MIP solvers', so they race). Both count in
-    floating point: with no plan from either, CBC's verdict of infeasibility stands, as for CBC alone."""
+    better of the two, so they race). Both count in floating point: with no plan from either, CBC's verdict
+    of infeasibility stands, as for CBC alone."""
     scip = settings.model_copy(update={"workers": 1})
     cbc = settings.model_copy(update={"workers": settings.workers - 1})
     found = stopping.race(
