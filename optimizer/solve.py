@@ -566,13 +566,11 @@ def _race(f: Formulation, settings: SolverSettings, time_s: float, hint: dict[in
     _set_hints(f, hint)  # before the threads start: from then on the model is only read
     cpsat = settings.model_copy(update={"workers": settings.workers - 1})
     cbc = settings.model_copy(update={"workers": 1})
-    found = stopping.race(
+    found = _until_a_proof(
         {
             "cp-sat": lambda signal: _run_cpsat(f, cpsat, time_s, None, signal),
             "cbc": lambda signal: _run_mip(solve_cbc, f, cbc, time_s, hint, signal),
-        },
-        won=lambda search: search.status == "optimal",
-        failed=Search("no_solution_in_time"),
+        }
     )
     return _best_of(f.inst, found["cp-sat"], found["cbc"])
 
@@ -585,15 +583,18 @@ def _mip_race(f: Formulation, settings: SolverSettings, time_s: float, hint: dic
     of infeasibility stands, as for CBC alone."""
     scip = settings.model_copy(update={"workers": 1})
     cbc = settings.model_copy(update={"workers": settings.workers - 1})
-    found = stopping.race(
+    found = _until_a_proof(
         {
             "scip": lambda signal: _run_mip(solve_scip, f, scip, time_s, hint, signal),
             "cbc": lambda signal: _run_mip(solve_cbc, f, cbc, time_s, hint, signal),
-        },
-        won=lambda search: search.status == "optimal",
-        failed=Search("no_solution_in_time"),
+        }
     )
     return _verdict_kept(_best_of(f.inst, found["scip"], found["cbc"]), found["cbc"])
+
+
+def _until_a_proof(runs: dict[str, Callable[[stopping.Signal], Search]]) -> dict[str, Search]:
+    """Run the searches side by side; the first to prove its plan optimal stops the others."""
+    return stopping.race(runs, won=lambda search: search.status == "optimal", failed=Search("no_solution_in_time"))
 
 
 def _best_of(inst: Instance, exact: Search, other: Search) -> Search:

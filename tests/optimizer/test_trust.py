@@ -22,6 +22,7 @@ from optimizer import solve, validate
 from optimizer.backends import cpsat_solver
 from optimizer.cbc import MilpResult
 from optimizer.formulation import build
+from optimizer.greedy import complete, replay
 from optimizer.instance import build_instance
 from optimizer.studies.whatif import WhatIfStudy
 from tests.support.generators import portfolios, random_portfolio, with_cents
@@ -251,7 +252,7 @@ def test_a_racer_that_crashes_leaves_the_race_to_the_other():
 
 
 def spied_racers(monkeypatch) -> list[str]:
-    """The searches a solve starts, by name, in the order they start."""
+    """The names of the searches a solve starts."""
     calls: list[str] = []
     for name in ("solve_cbc", "solve_scip", "_run_cpsat"):
         real = getattr(solve_module, name)
@@ -289,6 +290,8 @@ def test_in_a_mip_race_one_solver_s_verdict_of_infeasibility_does_not_stand_agai
     f = build(build_instance(load_portfolio(data)))
     search = solve_module._mip_race(f, SolverSettings(workers=2), 3600, {})
     assert search.status == "optimal" and search.bound is not None  # CBC's plan and proof
+    state = replay(f.inst, search.starts)
+    assert state is not None and complete(state)  # a plan that keeps every rule
     assert search.bound * f.inst.money_resolution == solve_valid(data, **NO_LIMIT).objective
 
 
