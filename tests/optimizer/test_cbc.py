@@ -103,6 +103,17 @@ def test_a_short_share_still_runs_cbc_with_half_of_it_kept_for_reading_its_answe
     assert len(limits) == 1 and cbc.CBC_MIN_LIMIT_S <= limits[0] <= 0.5
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_one_worker_runs_cbc_s_serial_search_and_more_run_its_threads(workers, tmp_path):
+    """`-threads 1` runs CBC 2.10.3's search in a worker thread that now and then deadlocks at the end of the
+    tree (a solve hangs until it is killed): one worker gets the serial search, with no `-threads` at all."""
+    arguments = cbc._arguments(
+        cbc.cbc_command(SolverSettings(workers=workers)), cbc._Files.inside(tmp_path), 10, False, False
+    )
+    threads = [arguments[n + 1] for n, a in enumerate(arguments) if a == "-threads"]
+    assert threads == ([] if workers == 1 else [str(workers)])
+
+
 # CBC 2.10's cut generators call goal 2 of this portfolio infeasible ("Cut generators found to be infeasible"),
 # though the plan of goal 1 satisfies it: the CP-SAT / CBC cross-check found it.
 CUTS_MISJUDGE = {
