@@ -103,6 +103,30 @@ def test_a_short_share_still_runs_cbc_with_half_of_it_kept_for_reading_its_answe
     assert len(limits) == 1 and cbc.CBC_MIN_LIMIT_S <= limits[0] <= 0.5
 
 
+def _spy_on_cbc_logs(monkeypatch) -> list[str]:
+    """CBC's log of every run (the run itself goes ahead)."""
+    logs: list[str] = []
+    real = cbc._run_cbc
+
+    def run(arguments, log_path):
+        real(arguments, log_path)
+        logs.append(log_path.read_text())
+
+    monkeypatch.setattr(cbc, "_run_cbc", run)
+    return logs
+
+
+@pytest.mark.parametrize("above", [True, False])
+def test_cbc_cuts_its_root_cut_loop_short_only_on_models_above_the_threshold(monkeypatch, above):
+    """One rule, one pair: the few root cut passes reach CBC itself (its log says so), and only above the threshold."""
+    logs = _spy_on_cbc_logs(monkeypatch)
+    f = build(build_instance(load_portfolio(random_portfolio(2, 20, 2, 3))))  # feasible: CBC's root runs
+    monkeypatch.setattr(cbc, "SHORT_ROOT_STARTS", len(f.x) - 1 if above else len(f.x))
+    result = cbc.solve_cbc(f, SolverSettings(workers=1), 10.0, {})
+    assert result.status == "optimal" and len(logs) == 1
+    assert (f"passCuts was changed from 20 to {cbc.SHORT_ROOT_CUT_PASSES}" in logs[0]) is above
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_one_worker_runs_cbc_s_serial_search_and_more_run_its_threads(workers, tmp_path):
     """`-threads 1` runs CBC 2.10.3's search in a worker thread that now and then deadlocks at the end of the
