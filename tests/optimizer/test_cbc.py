@@ -122,8 +122,8 @@ def test_cbc_cuts_its_root_cut_loop_short_only_on_models_above_the_threshold(mon
     logs = _spy_on_cbc_logs(monkeypatch)
     f = build(build_instance(load_portfolio(random_portfolio(2, 20, 2, 3))))  # feasible: CBC's root runs
     monkeypatch.setattr(cbc, "SHORT_ROOT_STARTS", len(f.x) - 1 if above else len(f.x))
-    result = cbc.solve_cbc(f, SolverSettings(workers=1), 10.0, {})
-    assert result.status == "optimal" and len(logs) == 1
+    cbc.solve_cbc(f, SolverSettings(workers=1), 10.0, {})
+    assert len(logs) == 1
     assert (f"passCuts was changed from 20 to {cbc.SHORT_ROOT_CUT_PASSES}" in logs[0]) is above
 
 
