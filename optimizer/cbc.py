@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import pulp
 
@@ -116,6 +116,18 @@ class _Files(NamedTuple):
 PLAIN_SEARCH = ["-preprocess", "off", "-cuts", "off"]
 """CBC's options for a search without its preprocessing and cut generators."""
 
+PLAN_SEARCH = ["-depthMiniBab", "-999"]
+"""CBC's options for a search that puts plans before a quick proof: without the fast depth-first search that CBC's
+serial search switches to on small models (rows and columns under 500), which completes subtrees but runs none
+of the heuristics that find plans. A search that completes still proves its plan. Measured on OR-Library
+knapsacks, one thread: on 100-item cores at 6.5 s the mean gap to best-known fell from 0.118 % to 0.035 % on
+the five instances `bench mkp` solves this way, and was better on eleven of twelve others (equal on one); on
+nine whole 10 x 100 knapsacks at 10 s (`bench mkp --files 4`) from 0.059 % to 0, with as many proofs (3),
+while proofs of nine 5 x 100 ones took 4.6 s instead of 3.3 s on average."""
+
+SearchMode = Literal["usual", "plain", "plans"]
+_OPTIONS: dict[SearchMode, list[str]] = {"usual": [], "plain": PLAIN_SEARCH, "plans": PLAN_SEARCH}
+
 _STATUS = {  # PuLP's solution status (not its solver status): a time-limited plan is feasible
     pulp.LpSolutionOptimal: "optimal",
     pulp.LpSolutionIntegerFeasible: "feasible",
@@ -130,10 +142,11 @@ def solve_cbc(
     time_left_s: float,
     hint: dict[int, int],
     signal: stopping.Signal | None = None,
-    plain: bool = False,
+    search: SearchMode = "usual",
 ) -> MilpResult:
     """Solve with CBC; status from the solution status (not the solver status), bound from CBC's log.
-    `plain` turns CBC's preprocessing and cut generators off (see `solve_cbc_plain`).
+    `search`: "plain" turns CBC's preprocessing and cut generators off (see `solve_cbc_plain`), "plans" looks
+    for plans rather than a proof (see `solve_cbc_for_plans`).
 
     CBC checks its time limit only between phases and can overrun it badly on large models, so the
     run is watched: past the limit plus a grace period the CBC process is killed and the result is
@@ -155,7 +168,7 @@ def solve_cbc(
         if time_limit_s < CBC_MIN_LIMIT_S:  # building and writing the model took (nearly) all of CBC's time
             log.info("CBC not run: %.2f s of search left", max(time_limit_s, 0.0))
             return MilpResult("no_solution_in_time", {})
-        arguments = _arguments(command, files, time_limit_s, warm_start=bool(hint), plain=plain)
+        arguments = _arguments(command, files, time_limit_s, warm_start=bool(hint), search=search)
         try:
             if not _run_watched(lambda: _run_cbc(arguments, files.log), deadline - time.monotonic(), signal):
                 return MilpResult("no_solution_in_time", {})
@@ -185,7 +198,19 @@ def solve_cbc_plain(
     """CBC by branch and bound alone. CBC 2.10's cut generators can call a feasible model infeasible
     ("Cut generators found to be infeasible", seen on a goal-2 model its own warm start satisfies): where a
     plan is known to keep every rule, the caller asks again this way."""
-    return solve_cbc(f, settings, time_left_s, hint, signal, plain=True)
+    return solve_cbc(f, settings, time_left_s, hint, signal, search="plain")
+
+
+def solve_cbc_for_plans(
+    f: Formulation,
+    settings: SolverSettings,
+    time_left_s: float,
+    hint: dict[int, int],
+    signal: stopping.Signal | None = None,
+) -> MilpResult:
+    """CBC where plans count before a quick proof (`PLAN_SEARCH`): on a core problem (`optimizer.core`), whose
+    bound bounds nothing, and on a knapsack small enough to be its own core, which is rarely proven in seconds."""
+    return solve_cbc(f, settings, time_left_s, hint, signal, search="plans")
 
 
 def build_time_s(f: Formulation) -> float:
@@ -204,7 +229,9 @@ def _write(problem: pulp.LpProblem, command: pulp.COIN_CMD, files: _Files, warm_
     return names
 
 
-def _arguments(command: pulp.COIN_CMD, files: _Files, time_limit_s: float, warm_start: bool, plain: bool) -> list[str]:
+def _arguments(
+    command: pulp.COIN_CMD, files: _Files, time_limit_s: float, warm_start: bool, search: SearchMode = "usual"
+) -> list[str]:
     """CBC's command line, as PuLP's COIN_CMD builds it (the problem is a minimisation)."""
     arguments = [command.path, str(files.model)]
     if warm_start:
@@ -212,9 +239,7 @@ def _arguments(command: pulp.COIN_CMD, files: _Files, time_limit_s: float, warm_
     arguments += ["-sec", str(time_limit_s)]
     for option in command.options + command.getOptions():  # seed, gap, threads, wall-clock time
         arguments += f"-{option}".split()
-    if plain:
-        arguments += PLAIN_SEARCH
-    return [*arguments, "-solve", "-printingOptions", "all", "-solution", str(files.solution)]
+    return [*arguments, *_OPTIONS[search], "-solve", "-printingOptions", "all", "-solution", str(files.solution)]
 
 
 def _run_cbc(arguments: list[str], log_path: Path) -> None:

@@ -127,12 +127,23 @@ def test_cbc_cuts_its_root_cut_loop_short_only_on_models_above_the_threshold(mon
     assert (f"passCuts was changed from 20 to {cbc.SHORT_ROOT_CUT_PASSES}" in logs[0]) is above
 
 
+@pytest.mark.parametrize("for_plans", [True, False])
+def test_only_a_search_for_plans_turns_cbc_s_fast_depth_first_search_of_small_models_off(monkeypatch, for_plans):
+    """One rule, one pair: the option reaches CBC itself (its log says so), and only in a search for plans."""
+    logs = _spy_on_cbc_logs(monkeypatch)
+    f = build(build_instance(load_portfolio(random_portfolio(2, 20, 2, 3))))
+    run = cbc.solve_cbc_for_plans if for_plans else cbc.solve_cbc
+    run(f, SolverSettings(workers=1), 10.0, {})
+    assert len(logs) == 1
+    assert ("depthMiniBab was changed from -1 to -999" in logs[0]) is for_plans
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_one_worker_runs_cbc_s_serial_search_and_more_run_its_threads(workers, tmp_path):
     """`-threads 1` runs CBC 2.10.3's search in a worker thread that now and then deadlocks at the end of the
     tree (a solve hangs until it is killed): one worker gets the serial search, with no `-threads` at all."""
     arguments = cbc._arguments(
-        cbc.cbc_command(SolverSettings(workers=workers)), cbc._Files.inside(tmp_path), 10, False, False
+        cbc.cbc_command(SolverSettings(workers=workers)), cbc._Files.inside(tmp_path), 10, warm_start=False
     )
     threads = [arguments[n + 1] for n, a in enumerate(arguments) if a == "-threads"]
     assert threads == ([] if workers == 1 else [str(workers)])
@@ -193,7 +204,7 @@ def test_an_infeasible_verdict_of_cp_sat_beside_a_valid_plan_is_not_searched_aga
 def test_the_plain_search_turns_cbc_s_preprocessing_and_cuts_off(tmp_path):
     command = cbc.cbc_command(SolverSettings(workers=1))
     files = cbc._Files.inside(tmp_path)
-    plain = cbc._arguments(command, files, 10, warm_start=False, plain=True)
-    usual = cbc._arguments(command, files, 10, warm_start=False, plain=False)
+    plain = cbc._arguments(command, files, 10, warm_start=False, search="plain")
+    usual = cbc._arguments(command, files, 10, warm_start=False)
     assert plain[plain.index("-solve") - len(cbc.PLAIN_SEARCH) : plain.index("-solve")] == cbc.PLAIN_SEARCH
     assert "-cuts" not in usual and "-preprocess" not in usual

@@ -140,6 +140,39 @@ def test_with_no_plan_anywhere_the_full_model_s_infeasible_verdict_stands(monkey
     assert solve_module._cores_then_full(f, SolverSettings(workers=2), 6.0, {}).status == "infeasible"
 
 
+def test_cbc_searches_the_cores_for_plans_and_the_full_model_after_them_as_usual(monkeypatch):
+    """A core's bound bounds nothing: CBC puts plans first there (`PLAN_SEARCH`); the full model's search after
+    the cores is for a bound and a proof, and searches as usual."""
+    runs = _spy_on_mip_runs(monkeypatch)
+    solve_module._cores_then_full(
+        formulation(knapsack(solve_module.CBC_CORE_STARTS + 20, seed=9)), SolverSettings(workers=2), 6.0, {}
+    )
+    assert runs == ["solve_cbc_for_plans", "solve_cbc"]
+
+
+def test_a_knapsack_that_is_its_own_core_gets_cbc_s_search_for_plans_on_the_whole_model(monkeypatch):
+    """Below the larger core's size CBC's side is the whole model, with all the time: plans first there too
+    (a 100-item knapsack with ten rows is rarely proven in 10 s), and no second search."""
+    runs = _spy_on_mip_runs(monkeypatch)
+    solve_module._cores_then_full(
+        formulation(knapsack(solve_module.CBC_CORE_STARTS - 20, seed=9)), SolverSettings(workers=2), 6.0, {}
+    )
+    assert runs == ["solve_cbc_for_plans"]
+
+
+def _spy_on_mip_runs(monkeypatch) -> list[str]:
+    """The MIP function of every `_run_mip` call (none runs: each finds nothing, as does CP-SAT)."""
+    runs: list[str] = []
+
+    def run_mip(solve_mip, *args):
+        runs.append(solve_mip.__name__)
+        return solve_module.Search("no_solution_in_time", floating=True)
+
+    monkeypatch.setattr(solve_module, "_run_mip", run_mip)
+    monkeypatch.setattr(solve_module, "_run_cpsat", lambda *a: solve_module.Search("no_solution_in_time"))
+    return runs
+
+
 def spied(monkeypatch) -> list[int]:
     calls: list[int] = []
     inner = solve_module._cores_then_full
