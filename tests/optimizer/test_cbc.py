@@ -127,6 +127,17 @@ def test_cbc_cuts_its_root_cut_loop_short_only_on_models_above_the_threshold(mon
     assert (f"passCuts was changed from 20 to {cbc.SHORT_ROOT_CUT_PASSES}" in logs[0]) is above
 
 
+@pytest.mark.parametrize("above", [True, False])
+def test_cbc_runs_proximity_search_only_on_models_above_the_threshold(monkeypatch, above):
+    """One rule, one pair: proximity search reaches CBC itself (its log says so), and only above the threshold."""
+    logs = _spy_on_cbc_logs(monkeypatch)
+    f = build(build_instance(load_portfolio(random_portfolio(2, 20, 2, 3))))
+    monkeypatch.setattr(cbc, "PROXIMITY_STARTS", len(f.x) - 1 if above else len(f.x))
+    cbc.solve_cbc(f, SolverSettings(workers=1), 10.0, {})
+    assert len(logs) == 1
+    assert ("Option for proximitySearch changed from off to on" in logs[0]) is above
+
+
 @pytest.mark.parametrize("for_plans", [True, False])
 def test_only_a_search_for_plans_turns_cbc_s_fast_depth_first_search_of_small_models_off(monkeypatch, for_plans):
     """One rule, one pair: the option reaches CBC itself (its log says so), and only in a search for plans."""
