@@ -66,9 +66,9 @@ def test_building_cbc_s_model_counts_against_its_time(monkeypatch):
     limits: list[float] = []
     real_arguments = cbc_module._arguments
 
-    def arguments(command, files, time_limit_s, warm_start, plain):
+    def arguments(command, files, time_limit_s, warm_start, search="usual"):
         limits.append(time_limit_s)
-        return real_arguments(command, files, time_limit_s, warm_start, plain)
+        return real_arguments(command, files, time_limit_s, warm_start, search)
 
     monkeypatch.setattr(cbc_module, "to_pulp", slowly(cbc_module.to_pulp, BUILD_S))
     monkeypatch.setattr(cbc_module, "_arguments", arguments)
