@@ -153,8 +153,8 @@ def solve_cbc(
     search: SearchMode = "usual",
 ) -> MilpResult:
     """Solve with CBC; status from the solution status (not the solver status), bound from CBC's log.
-    `search`: "plain" turns CBC's preprocessing and cut generators off (see `solve_cbc_plain`), "plans" looks
-    for plans rather than a proof (see `solve_cbc_for_plans`).
+    `search`: "plain" turns CBC's preprocessing and cut generators off (see `solve_cbc_plain`), "plans" puts
+    plans before a quick proof (see `solve_cbc_for_plans`).
 
     CBC checks its time limit only between phases and can overrun it badly on large models, so the
     run is watched: past the limit plus a grace period the CBC process is killed and the result is
