@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from importlib import import_module
 
 import pytest
@@ -60,17 +61,31 @@ def test_a_cbc_run_past_its_limit_is_killed_and_leaves_no_process():
     assert children("sleep") == []
 
 
-def _spy_on_cbc_runs(monkeypatch) -> list[float]:
-    """The time limits CBC is started with (the run itself goes ahead)."""
-    limits: list[float] = []
+@dataclass(frozen=True)
+class _Run:
+    """One CBC run, as the spy saw it."""
+
+    arguments: list[str]
+    log: str
+
+    @property
+    def time_limit(self) -> float:
+        return float(self.arguments[self.arguments.index("-sec") + 1])
+
+
+def _spy_on_cbc(monkeypatch) -> list[_Run]:
+    """Every CBC run's command line and log (the run itself goes ahead)."""
+    runs: list[_Run] = []
     real = cbc._run_cbc
 
     def run(arguments, log_path):
-        limits.append(float(arguments[arguments.index("-sec") + 1]))
-        return real(arguments, log_path)
+        try:
+            real(arguments, log_path)
+        finally:
+            runs.append(_Run(arguments, log_path.read_text() if log_path.exists() else ""))
 
     monkeypatch.setattr(cbc, "_run_cbc", run)
-    return limits
+    return runs
 
 
 def _small_model():
@@ -80,73 +95,60 @@ def _small_model():
 
 def test_cbc_is_not_started_with_less_than_its_minimum_time_limit(monkeypatch):
     """CBC 2.10 given 0.01 s with a warm start crashed: so short a run is not started at all."""
-    limits = _spy_on_cbc_runs(monkeypatch)
+    runs = _spy_on_cbc(monkeypatch)
     f = _small_model()
     result = cbc.solve_cbc(f, SolverSettings(workers=1), 1.5 * cbc.CBC_MIN_LIMIT_S, {})
-    assert limits == []
+    assert runs == []
     assert result.status == "no_solution_in_time" and result.values == {}
 
 
 def test_cbc_is_started_with_its_minimum_time_limit_or_more(monkeypatch):
-    limits = _spy_on_cbc_runs(monkeypatch)
+    runs = _spy_on_cbc(monkeypatch)
     f = _small_model()
     result = cbc.solve_cbc(f, SolverSettings(workers=1), 2 * cbc.CBC_MIN_LIMIT_S + 3.0, {})
-    assert len(limits) == 1 and limits[0] >= cbc.CBC_MIN_LIMIT_S
+    assert len(runs) == 1 and runs[0].time_limit >= cbc.CBC_MIN_LIMIT_S
     assert result.status in ("optimal", "feasible", "infeasible")
 
 
 def test_a_short_share_still_runs_cbc_with_half_of_it_kept_for_reading_its_answer(monkeypatch):
     """Under two seconds the grace is half the share, not a whole second that would leave CBC nothing."""
-    limits = _spy_on_cbc_runs(monkeypatch)
+    runs = _spy_on_cbc(monkeypatch)
     f = _small_model()
     cbc.solve_cbc(f, SolverSettings(workers=1), 1.0, {})
-    assert len(limits) == 1 and cbc.CBC_MIN_LIMIT_S <= limits[0] <= 0.5
-
-
-def _spy_on_cbc_logs(monkeypatch) -> list[str]:
-    """CBC's log of every run (the run itself goes ahead)."""
-    logs: list[str] = []
-    real = cbc._run_cbc
-
-    def run(arguments, log_path):
-        real(arguments, log_path)
-        logs.append(log_path.read_text())
-
-    monkeypatch.setattr(cbc, "_run_cbc", run)
-    return logs
+    assert len(runs) == 1 and cbc.CBC_MIN_LIMIT_S <= runs[0].time_limit <= 0.5
 
 
 @pytest.mark.parametrize("above", [True, False])
 def test_cbc_cuts_its_root_cut_loop_short_only_on_models_above_the_threshold(monkeypatch, above):
     """One rule, one pair: the few root cut passes reach CBC itself (its log says so), and only above the threshold."""
-    logs = _spy_on_cbc_logs(monkeypatch)
+    runs = _spy_on_cbc(monkeypatch)
     f = build(build_instance(load_portfolio(random_portfolio(2, 20, 2, 3))))  # feasible: CBC's root runs
     monkeypatch.setattr(cbc, "SHORT_ROOT_STARTS", len(f.x) - 1 if above else len(f.x))
     cbc.solve_cbc(f, SolverSettings(workers=1), 10.0, {})
-    assert len(logs) == 1
-    assert (f"passCuts was changed from 20 to {cbc.SHORT_ROOT_CUT_PASSES}" in logs[0]) is above
+    assert len(runs) == 1
+    assert (f"passCuts was changed from 20 to {cbc.SHORT_ROOT_CUT_PASSES}" in runs[0].log) is above
 
 
 @pytest.mark.parametrize("above", [True, False])
 def test_cbc_runs_proximity_search_only_on_models_above_the_threshold(monkeypatch, above):
     """One rule, one pair: proximity search reaches CBC itself (its log says so), and only above the threshold."""
-    logs = _spy_on_cbc_logs(monkeypatch)
+    runs = _spy_on_cbc(monkeypatch)
     f = build(build_instance(load_portfolio(random_portfolio(2, 20, 2, 3))))
     monkeypatch.setattr(cbc, "PROXIMITY_STARTS", len(f.x) - 1 if above else len(f.x))
     cbc.solve_cbc(f, SolverSettings(workers=1), 10.0, {})
-    assert len(logs) == 1
-    assert ("Option for proximitySearch changed from off to on" in logs[0]) is above
+    assert len(runs) == 1
+    assert ("Option for proximitySearch changed from off to on" in runs[0].log) is above
 
 
 @pytest.mark.parametrize("for_plans", [True, False])
 def test_only_a_search_for_plans_turns_cbc_s_fast_depth_first_search_of_small_models_off(monkeypatch, for_plans):
     """One rule, one pair: the option reaches CBC itself (its log says so), and only in a search for plans."""
-    logs = _spy_on_cbc_logs(monkeypatch)
+    runs = _spy_on_cbc(monkeypatch)
     f = build(build_instance(load_portfolio(random_portfolio(2, 20, 2, 3))))
     run = cbc.solve_cbc_for_plans if for_plans else cbc.solve_cbc
     run(f, SolverSettings(workers=1), 10.0, {})
-    assert len(logs) == 1
-    assert ("depthMiniBab was changed from -1 to -999" in logs[0]) is for_plans
+    assert len(runs) == 1
+    assert ("depthMiniBab was changed from -1 to -999" in runs[0].log) is for_plans
 
 
 @pytest.mark.parametrize("workers", [1, 2])
