@@ -39,9 +39,10 @@ def create_app(settings: ApiSettings | None = None, db: Database | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         db.migrate()
-        parsers.start()
-        solvers.start()
+        parsers.start()  # both kinds of process import at once
         try:
+            solvers.start()
+            parsers.wait_ready()
             yield
         finally:
             solvers.stop()

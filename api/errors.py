@@ -16,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import Forbidden, IdentityProviderUnavailable, Unauthorized
-from api.parsing import MalformedBody, ParserUnavailable
+from api.bodies import MalformedBody
+from api.parsing import ParserUnavailable
 from models import PortfolioError, json_path, validation_problems
 from models.checks import capped
 from storage.db import StorageFault

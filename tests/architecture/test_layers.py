@@ -12,6 +12,8 @@ reports     amounts as people read them and the HTML reports with their charts: 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 
 import pytest
 
@@ -61,3 +63,16 @@ def test_the_solver_core_has_no_pools_futures_ray_storage_or_web():
         if names & FORBIDDEN_IN_OPTIMIZER
     }
     assert wrong == {}
+
+
+def test_a_parsing_process_imports_none_of_the_web_side():
+    """What a parsing process runs (api/bodies.py) needs the models only: FastAPI, storage or a solver there
+    would make every parsing process start slower and hold more memory."""
+    script = "import sys, api.bodies; print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))"
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    assert "models" in loaded
+    assert loaded & {"fastapi", "starlette", "sqlalchemy", "alembic", "storage", "ortools", "pulp", "openpyxl"} == set()
