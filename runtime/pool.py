@@ -11,9 +11,10 @@ fields. Here every process has its own pipe and its own stop flag:
   is killed and replaced;
 * a process that dies (killed, out of memory) fails only the task it was running
   (`SolverProcessDied`) and is replaced at once;
-* processes are spawned (OR-Tools threads and fork do not mix) and die with the
-  process that started them (Linux: PR_SET_PDEATHSIG), so a killed service leaves
-  no solver behind.
+* processes are forked from a server process that has imported the solvers and runs
+  no other thread (runtime/fork_server.py; OR-Tools threads and fork do not mix), and
+  die with it (Linux: PR_SET_PDEATHSIG); the server ends with the process that owns
+  the pool, so a killed service leaves no solver behind.
 
 Solver threads: a task asks for up to `settings.workers` threads; the pool gives a
 lone solve every core and splits the cores between solves that run at once (a
@@ -56,6 +57,7 @@ MEMORY_MB = int(os.environ.get("VMO_SOLVER_MEMORY_MB", "2048"))
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 STOP_POLL_S = 0.05  # how often a solver process looks at its stop flag
 READY_TIMEOUT_S = 120.0
+FORK_SERVER_IMPORTS = ["runtime.fork_server"]  # the solvers, imported once, before the first fork
 
 
 class SolverProcessDied(RuntimeError):
@@ -79,7 +81,7 @@ class _Job:
 
 @dataclass
 class _Process:
-    process: Any  # multiprocessing.context.SpawnProcess
+    process: Any  # multiprocessing.context.ForkServerProcess
     conn: Connection
     stop_flag: Any  # shared c_longlong: the id of the task to stop
     ready: bool = False
@@ -102,7 +104,7 @@ class SolverPool:
         cores: int | None = None,
         memory_mb: int = MEMORY_MB,
     ):
-        """`run` is what a process does with a task (module-level, so spawned processes can import it);
+        """`run` is what a process does with a task (module-level, so solver processes can import it);
         `cores` the solver threads all processes share (default: the cores this process may use); `memory_mb`
         the resident memory a process may hold: above it, the process is killed and replaced, and its solve
         fails with `SolverOutOfMemory`."""
@@ -110,7 +112,7 @@ class SolverPool:
         self.memory_bytes = memory_mb * 2**20
         self.cores = cores or len(os.sched_getaffinity(0))
         self._run = run
-        self._context = multiprocessing.get_context("spawn")
+        self._context = _solver_context()
         self._lock = threading.Lock()
         self._pending: deque[_Job] = deque()
         self._ids = itertools.count(1)
@@ -317,7 +319,7 @@ class SolverPool:
         parent_end, child_end = self._context.Pipe()
         stop_flag = self._context.RawValue("q", 0)  # no lock: a process killed holding it would hang the pool
         process = self._context.Process(
-            target=_serve, args=(child_end, stop_flag, os.getpid(), self._run), name="vmo-solver", daemon=True
+            target=_serve, args=(child_end, stop_flag, self._run), name="vmo-solver", daemon=True
         )
         process.start()
         child_end.close()
@@ -336,6 +338,14 @@ class SolverPool:
     def _wake(self) -> None:
         with contextlib.suppress(OSError):  # already full of wake-ups, or closed during shutdown
             os.write(self._wake_write, b"!")
+
+
+def _solver_context() -> Any:
+    """Solver processes fork from a server process that imported the solvers once (runtime/fork_server.py),
+    instead of each importing them anew."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(FORK_SERVER_IMPORTS)
+    return context
 
 
 def _resident_bytes(pid: int) -> int:
@@ -361,9 +371,10 @@ _current = 0  # id of the task this process is running (0: none)
 _current_lock = threading.Lock()
 
 
-def _serve(conn: Connection, stop_flag: Any, parent_pid: int, run: Callable[[SolveTask], Any]) -> None:
+def _serve(conn: Connection, stop_flag: Any, run: Callable[[SolveTask], Any]) -> None:
     """A solver process: take tasks from `conn` one at a time until told to end (None)."""
     global _current
+    parent_pid = os.getppid()  # the fork server, which ends with the process that owns the pool
     _die_with(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the pool decides
     threading.Thread(target=_watch_stop_flag, args=(stop_flag, parent_pid), name="stop-watcher", daemon=True).start()

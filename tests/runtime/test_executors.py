@@ -26,6 +26,7 @@ from optimizer import cbc, solve, stopping, validate
 from runtime import InlineExecutor, SolverPool, SolverProcessDied, SolveStopped, SolveTask, make_executor, run_task
 from runtime.executors import RayExecutor
 from tests.support.paths import FIXTURES, ROOT
+from tests.support.processes import command_line
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # process pools and Ray
@@ -282,14 +283,20 @@ def test_queued_solves_are_cancelled_without_running():
         assert check_plan(LONG, running.result(timeout=0)).status in ("feasible", "no_solution_in_time")
 
 
-def test_a_task_stopped_before_its_process_has_started_is_cancelled_at_once():
-    """Its process is still starting (importing OR-Tools): the task is still queued, so the stop cancels it."""
-    with SolverPool(1) as pool:
-        future = pool.submit(task(LONG, time_limit_s=60))
-        assert stop_and_time(pool, [future], grace_s=30) < 1
-        assert future.cancelled()
-        pool.wait_ready()
-        assert check_plan((1, 30, 4, 4), pool.submit(task((1, 30, 4, 4))).result(timeout=60)).status == "optimal"
+def _fork_servers() -> list[int]:
+    """The fork servers this process started (a command line naming multiprocessing.forkserver)."""
+    children = {int(pid) for task in Path("/proc/self/task").iterdir()
+                for pid in (task / "children").read_text().split()}  # fmt: skip
+    return [pid for pid in children if "forkserver" in " ".join(command_line(pid))]
+
+
+def test_solver_processes_fork_from_a_server_that_runs_one_thread(pool):
+    """A fork copies only the forking thread: another thread in the server (OpenBLAS's pool, which NumPy
+    starts on import) could hold a lock the solver process would then wait on for ever."""
+    (server,) = _fork_servers()
+    assert len(list(Path(f"/proc/{server}/task").iterdir())) == 1
+    parents = {int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) for pid in pool.pids()}
+    assert parents == {server}
 
 
 def test_stopping_a_finished_future_does_nothing(pool):
