@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from models import load_portfolio
+from models import Plan, load_portfolio
 from tests.support.generators import constraint_kinds, portfolios, random_portfolio
 from tests.support.solving import solve_valid
 
@@ -100,19 +100,53 @@ def _scaled_budget(data: dict[str, Any], factor: Decimal) -> dict[str, Any]:
     return out
 
 
-@EXAMPLES
+# One solve per example, every law checked on it: four laws for the price of one solve.
+@settings(EXAMPLES, max_examples=500)
 @given(portfolios())
 @example(MAX_CHANGE_BASELINE_LOWER_LIMIT)
-def test_every_plan_is_valid_and_proven(data):
+@example(RUN_COST_OVER_BUDGET)
+def test_every_plan_obeys_the_laws_of_a_plan(data):
     for kind in sorted(constraint_kinds(data)):
         event(kind)
     plan = solve_valid(data, **FAST)
     event(plan.status)
+    _is_proven(plan)
+    _selects_every_mandatory_mmp_unless_infeasible(data, plan)
+    _explains_an_infeasible_plan_and_selects_nothing(plan)
+    _accounts_for_every_mmp_once_with_a_reason(data, plan)
+
+
+def _is_proven(plan: Plan) -> None:
     assert plan.status in PROVEN, f"a small portfolio must be proven, got {plan.status}"
     if plan.status == "optimal":
         assert plan.objective is not None
         assert plan.gap == 0
         assert plan.bound == plan.objective
+
+
+def _selects_every_mandatory_mmp_unless_infeasible(data: dict[str, Any], plan: Plan) -> None:
+    mandatory = {m["id"] for m in data["mmps"] if m.get("mandatory") and not m.get("done")}  # done: met
+    event("has mandatory" if mandatory else "no mandatory")
+    if plan.status != "infeasible":
+        assert mandatory <= {s.mmp for s in plan.selected}, "a mandatory MMP is left out of a feasible plan"
+
+
+def _explains_an_infeasible_plan_and_selects_nothing(plan: Plan) -> None:
+    if plan.status == "infeasible":
+        assert plan.explanation.infeasibility, "an infeasible plan must say which rules conflict"
+        assert all(reason.strip() for reason in plan.explanation.infeasibility)
+        assert plan.selected == []
+        assert plan.objective is None
+
+
+def _accounts_for_every_mmp_once_with_a_reason(data: dict[str, Any], plan: Plan) -> None:
+    if plan.status in ("infeasible", "no_solution_in_time"):
+        return
+    listed = [s.mmp for s in plan.selected] + [n.mmp for n in plan.not_selected] + plan.done
+    assert sorted(listed) == sorted(m["id"] for m in data["mmps"]), "an MMP is missing from the plan or twice in it"
+    assert plan.done == [m["id"] for m in data["mmps"] if m.get("done")]
+    for row in plan.not_selected:
+        assert row.reason.strip(), f"MMP {row.mmp} is not selected without a reason"
 
 
 @EXAMPLES
@@ -130,42 +164,6 @@ def test_more_budget_never_lowers_the_objective(data, factor):
         # More money only relaxes the total-budget rule: the low plan still fits.
         assert high.status == "optimal", f"budget x{factor} made a solvable portfolio {high.status}"
         assert high.objective >= low.objective, f"budget x{factor}: {high.objective} < {low.objective}"
-
-
-@EXAMPLES
-@given(portfolios())
-def test_mandatory_mmps_are_selected_or_the_plan_is_infeasible(data):
-    plan = solve_valid(data, **FAST)
-    mandatory = {m["id"] for m in data["mmps"] if m.get("mandatory") and not m.get("done")}  # done: met
-    event("has mandatory" if mandatory else "no mandatory")
-    if plan.status != "infeasible":
-        assert mandatory <= {s.mmp for s in plan.selected}
-
-
-@EXAMPLES
-@given(portfolios())
-@example(RUN_COST_OVER_BUDGET)
-def test_infeasible_plans_explain_why_and_select_nothing(data):
-    plan = solve_valid(data, **FAST)
-    event(plan.status)
-    if plan.status == "infeasible":
-        assert plan.explanation.infeasibility, "an infeasible plan must say which rules conflict"
-        assert all(reason.strip() for reason in plan.explanation.infeasibility)
-        assert plan.selected == []
-        assert plan.objective is None
-
-
-@EXAMPLES
-@given(portfolios())
-def test_every_mmp_is_accounted_for_once_with_a_reason(data):
-    plan = solve_valid(data, **FAST)
-    if plan.status in ("infeasible", "no_solution_in_time"):
-        return
-    listed = [s.mmp for s in plan.selected] + [n.mmp for n in plan.not_selected] + plan.done
-    assert sorted(listed) == sorted(m["id"] for m in data["mmps"])
-    assert plan.done == [m["id"] for m in data["mmps"] if m.get("done")]
-    for row in plan.not_selected:
-        assert row.reason.strip(), f"MMP {row.mmp} is not selected without a reason"
 
 
 @settings(EXAMPLES, max_examples=100)  # two solves per example and the least likely to fail: fewer
