@@ -12,6 +12,7 @@ import pytest
 from optimizer import stopping
 from storage.db import Database
 from tests.support.databases import fresh_postgres, migrated
+from tests.support.durations import file_seconds
 from tests.support.paths import FIXTURES
 
 # Apps and workers made without an explicit database use this throwaway SQLite file, never ./vmo.db.
@@ -29,6 +30,13 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if not collection_path.name.startswith("test_"):
         return None
     return True if WHOLLY_SLOW in collection_path.read_text(encoding="utf-8") else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The files that took longest go first (tests/support/durations.py), so the two workers end together; a
+    file keeps its tests' order, and files never measured go last."""
+    seconds = file_seconds()
+    items.sort(key=lambda item: -seconds.get(Path(item.path).relative_to(config.rootpath).as_posix(), 0.0))
 
 
 @pytest.fixture

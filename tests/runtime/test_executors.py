@@ -218,9 +218,13 @@ def test_solver_pool_solves_in_parallel_like_in_process(pool):
 def test_a_lone_solve_gets_every_core_and_solves_at_once_share_them():
     """A solve asks for up to `workers` threads; the pool splits its cores between the solves running at once."""
     with SolverPool(2, cores=2) as pool:
-        together = [pool.submit(task((seed, 30, 4, 4), workers=2)) for seed in (1, 2)]  # queued while processes start
-        plans = [check_plan((seed, 30, 4, 4), f.result(timeout=120)) for seed, f in zip((1, 2), together)]
-        assert [plan.solver.workers for plan in plans] == [1, 1]
+        pool.wait_ready()
+        first = pool.submit(task(LONG, workers=2, time_limit_s=60))
+        wait_for(first.running, "the first solve to start", timeout=60)
+        beside = check_plan((1, 30, 4, 4), pool.submit(task((1, 30, 4, 4), workers=2)).result(timeout=120))
+        assert beside.solver.workers == 1  # two solves at once: a core each
+        pool.stop([first])
+        assert check_plan(LONG, first.result(timeout=0)).solver.workers == 2  # alone when it started
         alone = check_plan((3, 30, 4, 4), pool.submit(task((3, 30, 4, 4), workers=2)).result(timeout=120))
         assert alone.solver.workers == 2
         modest = check_plan((4, 30, 4, 4), pool.submit(task((4, 30, 4, 4), workers=1)).result(timeout=120))
