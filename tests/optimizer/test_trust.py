@@ -30,7 +30,9 @@ from tests.support.solving import solve_valid
 from tests.support.studies import run_study_here
 
 solve_module = import_module("optimizer.solve")  # the module (`optimizer.solve` is the function)
-NO_LIMIT = {"time_limit_s": 3600, "workers": 1}
+# No limit load could cut short, and no re-solves for what it would take to fund the MMPs left out (a fifth of the
+# limit, on figures these tests do not read; test_what_it_takes.py has them).
+NO_LIMIT = {"time_limit_s": 3600, "workers": 1, "what_it_takes": False}
 PROVEN = ("optimal", "infeasible")
 EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -230,9 +232,9 @@ def test_the_floor_is_returned_when_the_search_finds_nothing_better():
     # A stopped search (time spent) still answers with the warm start, and says so.
     data = random_portfolio(3, n_mmps=40, n_quarters=4, n_pools=6)
     portfolio = load_portfolio(data)
-    best = solve_valid(portfolio, time_limit_s=30)
+    best = solve_valid(portfolio, time_limit_s=30, what_it_takes=False)
     with mock.patch.object(solve_module, "_first_goal", lambda *_: solve_module.Search("no_solution_in_time")):
-        plan = solve(portfolio, SolverSettings(time_limit_s=30), starts(best))
+        plan = solve(portfolio, SolverSettings(time_limit_s=30, what_it_takes=False), starts(best))
     assert validate(portfolio, plan) == []
     assert plan.status == "feasible" and plan.objective == best.objective
     assert plan.solver.floor.source == "warm_start" and plan.solver.floor.value == best.objective
@@ -246,7 +248,7 @@ def test_a_racer_that_crashes_leaves_the_race_to_the_other():
         raise RuntimeError("a bug in one racer")
 
     with mock.patch.object(solve_module, "solve_cbc", crash):
-        plan = solve(portfolio, SolverSettings(backend="auto", workers=2, time_limit_s=60))
+        plan = solve(portfolio, SolverSettings(backend="auto", workers=2, time_limit_s=60, what_it_takes=False))
     assert validate(portfolio, plan) == []
     assert plan.objective is not None and plan.status in ("optimal", "feasible")
 
