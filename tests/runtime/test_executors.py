@@ -26,7 +26,7 @@ from optimizer import cbc, solve, stopping, validate
 from runtime import InlineExecutor, SolverPool, SolverProcessDied, SolveStopped, SolveTask, make_executor, run_task
 from runtime.executors import RayExecutor
 from tests.support.paths import FIXTURES, ROOT
-from tests.support.processes import command_line
+from tests.support.processes import command_line, parents
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # process pools and Ray
@@ -289,20 +289,14 @@ def test_queued_solves_are_cancelled_without_running():
         assert check_plan(LONG, running.result(timeout=0)).status in ("feasible", "no_solution_in_time")
 
 
-def _fork_servers() -> list[int]:
-    """The fork servers this process started (a command line naming multiprocessing.forkserver)."""
-    children = {int(pid) for task in Path("/proc/self/task").iterdir()
-                for pid in (task / "children").read_text().split()}  # fmt: skip
-    return [pid for pid in children if "forkserver" in " ".join(command_line(pid))]
-
-
 def test_solver_processes_fork_from_a_server_that_runs_one_thread(pool):
     """A fork copies only the forking thread: another thread in the server (OpenBLAS's pool, which NumPy
     starts on import) could hold a lock the solver process would then wait on for ever."""
-    (server,) = _fork_servers()
+    parent_of = parents()
+    mine = [pid for pid, parent in parent_of.items() if parent == os.getpid()]
+    (server,) = [pid for pid in mine if "forkserver" in " ".join(command_line(pid))]
     assert len(list(Path(f"/proc/{server}/task").iterdir())) == 1
-    parents = {int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) for pid in pool.pids()}
-    assert parents == {server}
+    assert {parent_of[pid] for pid in pool.pids()} == {server}
 
 
 def test_stopping_a_finished_future_does_nothing(pool):

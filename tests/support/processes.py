@@ -51,7 +51,8 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _parents() -> dict[int, int]:
+def parents() -> dict[int, int]:
+    """The parent of every process: pid -> parent pid."""
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -63,10 +64,10 @@ def _parents() -> dict[int, int]:
 
 def descendants(pid: int) -> list[int]:
     """Every living process below `pid` (children, their children, ...)."""
-    parents = _parents()
+    parent_of = parents()
     found, frontier = [], {pid}
     while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier}
+        frontier = {child for child, parent in parent_of.items() if parent in frontier}
         found += [child for child in frontier if alive(child)]
     return found
 
@@ -80,5 +81,4 @@ def command_line(pid: int) -> list[str]:
 
 def worker_children(pid: int) -> list[int]:
     """The living `vmo worker` processes whose parent is `pid`."""
-    parents = _parents()
-    return [c for c, p in parents.items() if p == pid and "worker" in command_line(c) and alive(c)]
+    return [c for c, p in parents().items() if p == pid and "worker" in command_line(c) and alive(c)]
