@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.jobs import Timestamp
+from models.times import Timestamp
 
 DEFAULT_TENANT = "default"
 """The tenant of everything stored before tenants existed, and of every caller when VMO_AUTH=off."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -12,6 +11,7 @@ from models.limits import LIMITS
 from models.plan import Amount, Plan, SolverStatus
 from models.portfolio import Id, MMPActual, Money, Text, Units
 from models.settings import SolverSettings
+from models.times import Timestamp
 
 
 class _In(BaseModel):
@@ -37,7 +37,7 @@ class PlanOfRecordCommit(_Out):
     """The portfolio version the plan is a plan of."""
     note: str | None
     """The note given with the commit."""
-    committed_at: datetime
+    committed_at: Timestamp
     """When it was committed (UTC)."""
 
 

@@ -9,11 +9,10 @@ status (optimal, feasible, ...) separately.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.cycle import Comparison
 from models.plan import Amount, Plan
@@ -21,6 +20,7 @@ from models.portfolio import Id, Money, Portfolio
 from models.scenarios import FrontierRequest, FrontierResponse, Scenario, WhatIfResponse
 from models.settings import SolverSettings
 from models.studies import ReplanOutcome
+from models.times import Timestamp
 
 
 class JobStatus(StrEnum):
@@ -45,14 +45,6 @@ class PartStatus(StrEnum):
 TERMINAL: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
 
 MAX_BATCH = 1000
-
-
-def _utc(moment: datetime) -> datetime:
-    """Storage keeps UTC without a zone (SQLite has none): answers say it is UTC (`...Z`, RFC 3339)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-Timestamp = Annotated[datetime, AfterValidator(_utc)]
 
 
 class _In(BaseModel):

@@ -186,6 +186,15 @@ def test_timestamps_carry_their_time_zone_and_jobs_no_hostname(client):
     assert stored["created_at"].endswith(("Z", "+00:00"))
     listed = client.get("/v1/portfolios").json()["portfolios"][0]
     assert listed["created_at"].endswith(("Z", "+00:00")) and listed["updated_at"].endswith(("Z", "+00:00"))
+    pid = created.json()["id"]
+    plan = client.post(f"/v1/portfolios/{pid}/plans", json={"settings": {"time_limit_s": 5, "what_it_takes": False}})
+    assert plan.status_code == 201, plan.text
+    commit = client.post(f"/v1/portfolios/{pid}/plan-of-record", json={"plan_id": plan.json()["id"]})
+    assert commit.status_code == 201, commit.text
+    record = client.get(f"/v1/portfolios/{pid}/plan-of-record").json()
+    history = client.get(f"/v1/portfolios/{pid}/plan-of-record/history").json()["commits"]
+    for committed in (commit.json(), record, *history):
+        assert committed["committed_at"].endswith(("Z", "+00:00")), committed
 
 
 def test_security_headers(client):
