@@ -362,9 +362,16 @@ def _wasserstein(p: Portfolio, plan: Plan, d, worlds: list[Portfolio]) -> Iterat
 def _dual(d, dist: list[list[Fraction]], radius: Fraction, gamma: Fraction) -> Fraction:
     """-radius * gamma + sum_i p_i min_j (V_j + gamma * d_ij): never above the worst expected value, equal at
     the best gamma."""
-    values = [v for _, v in d]
-    inner = sum((q * min(v + gamma * dij for v, dij in zip(values, row)) for (q, _), row in zip(d, dist)), Fraction(0))
-    return inner - radius * gamma
+    # In whole numbers: every value and distance times one common factor, and times gamma's denominator
+    # (exact, and an order of magnitude faster than fractions on 100 scenarios, 10,000 pairs).
+    scale = math.lcm(*{v.denominator for _, v in d}, *{x.denominator for row in dist for x in row})
+    per = scale * gamma.denominator  # V + gamma * d_ij = (V * per + gamma.numerator * d_ij * scale) / per
+    values = [v.numerator * (per // v.denominator) for _, v in d]
+    inner = Fraction(0)
+    for (q, _), row in zip(d, dist, strict=True):
+        steps = [gamma.numerator * x.numerator * (scale // x.denominator) for x in row]
+        inner += q * min(v + step for v, step in zip(values, steps, strict=True))
+    return inner / per - radius * gamma
 
 
 def _distances(p: Portfolio, worlds: list[Portfolio]) -> list[list[Fraction]]:

@@ -223,6 +223,30 @@ def test_the_closed_form_of_two_scenarios_matches_the_dual():
         assert worst.value == 60 - min(Fraction(1, 2), Fraction(radius, 120)) * 120
 
 
+def _dual(d, distances, radius: Fraction, gamma: Fraction) -> Fraction:
+    """The Wasserstein dual at gamma, term by term in fractions (as the definition reads)."""
+    inner = sum(p * min(v + gamma * x for (_, v), x in zip(d, row)) for (p, _), row in zip(d, distances))
+    return inner - radius * gamma
+
+
+fractions = st.builds(Fraction, st.integers(-500, 500), st.sampled_from([1, 2, 3, 7, 100]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(1, 7), radius=st.builds(Fraction, st.integers(0, 60), st.sampled_from([1, 3])))
+def test_the_worst_case_is_the_dual_at_its_best_multiplier(data, n, radius):
+    """The envelopes are built in whole numbers: their answer is the dual's maximum, computed plainly."""
+    weights = data.draw(st.lists(st.integers(1, 5), min_size=n, max_size=n))
+    d = [(Fraction(w, sum(weights)), data.draw(fractions)) for w in weights]
+    distances = [[abs(data.draw(fractions)) if i != j else Fraction(0) for j in range(n)] for i in range(n)]
+    worst = measures.worst_case(d, distances, radius)
+    assert worst.multiplier >= 0
+    assert worst.value == _dual(d, distances, radius, worst.multiplier)
+    for probe in (Fraction(1, 1000), Fraction(1, 10), Fraction(1), Fraction(50)):  # concave: no higher point
+        assert _dual(d, distances, radius, worst.multiplier + probe) <= worst.value
+        assert _dual(d, distances, radius, max(Fraction(0), worst.multiplier - probe)) <= worst.value
+
+
 # ---------------------------------------------------------------- value ranges, sampled
 
 
