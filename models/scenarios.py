@@ -176,6 +176,9 @@ class PlanSummary(BaseModel):
     """Budget allocated to value streams, all quarters."""
     unallocated: Amount
     """Budget left unallocated, all quarters."""
+    reasons: list[str] = Field(default_factory=list)
+    """Why there is no plan (status infeasible: the rules that cannot hold together; no_solution_in_time: what
+    ran out); empty when there is one."""
 
 
 class Move(BaseModel):

@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from models.checks import PortfolioError, Problem, checked, load_portfolio
-from models.plan import Plan
+from models.plan import NO_PLAN, Plan
 from models.portfolio import Portfolio, per_quarter
 from models.scenarios import (
     AddMMP,
@@ -269,7 +269,8 @@ _HANDLERS: dict[str, Callable[[Data, Any, str], list[Problem]]] = {
 
 
 def summarize(plan: Plan) -> PlanSummary:
-    """Status, objective, gap, number of selected MMPs, total allocated and unallocated money."""
+    """Status, objective, gap, number of selected MMPs, total allocated and unallocated money, and why there
+    is no plan when there is none."""
     return PlanSummary(
         status=plan.status,
         objective=plan.objective,
@@ -277,6 +278,7 @@ def summarize(plan: Plan) -> PlanSummary:
         selected=len(plan.selected),
         allocated=sum((row.allocated for row in plan.budget), ZERO),
         unallocated=sum((row.unallocated for row in plan.reserve), ZERO),
+        reasons=list(plan.explanation.infeasibility) if plan.status in NO_PLAN else [],
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from models import Plan, Portfolio, PortfolioError, SolverSettings, load_portfolio
-from models.plan import BudgetRow, CapacityRow, ReserveRow, SelectedMMP, SolverInfo
+from models.plan import BudgetRow, CapacityRow, Explanation, ReserveRow, SelectedMMP, SolverInfo
 from models.portfolio import per_quarter
 from models.scenarios import (
     BudgetShift,
@@ -386,8 +386,15 @@ def test_summarize():
         status="optimal", objective=D("1000.5"), gap=0.0, selected=4, allocated=D(600), unallocated=D(1400)
     )
     empty = plan({}, {}, {}, status="infeasible")
+    empty.explanation = Explanation(infeasibility=["budget: 2027Q1 holds 100 but mandatory a costs 300"])
     assert summarize(empty) == PlanSummary(
-        status="infeasible", objective=None, gap=None, selected=0, allocated=D(0), unallocated=D(0)
+        status="infeasible",
+        objective=None,
+        gap=None,
+        selected=0,
+        allocated=D(0),
+        unallocated=D(0),
+        reasons=["budget: 2027Q1 holds 100 but mandatory a costs 300"],
     )
 
 
@@ -455,6 +462,16 @@ def test_diff_of_small_solves():
         capacity_shifts=[CapacityShift(pool="p", quarter=Q1, free_delta=D(1))],
     )
     assert summarize(other_plan).allocated == D(250) and summarize(other_plan).unallocated == D(750)
+
+
+def test_a_scenario_without_a_plan_says_why():
+    both = changes({"op": "force_mmp", "mmp": "b", "mode": "in"}, {"op": "force_mmp", "mmp": "c", "mode": "in"})
+    request = WhatIfRequest(portfolio=base_data(), scenarios=[Scenario(name="b and c", changes=both)])
+    response = run_study_here(WhatIfStudy(), request).response
+    assert response.base.status == "optimal" and response.base.reasons == []
+    summary = response.scenarios[0].summary
+    assert summary.status == "infeasible"
+    assert summary.reasons and any("exclude" in reason for reason in summary.reasons), summary.reasons
 
 
 # ---------------------------------------------------------------- the what-if study on the insurance fixture
