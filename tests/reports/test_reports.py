@@ -5,6 +5,7 @@ test_reports_in_a_browser.py."""
 from __future__ import annotations
 
 import re
+import warnings
 
 from models import load_portfolio
 from reports import money, plan_report
@@ -58,6 +59,16 @@ def test_user_text_is_escaped_and_dollar_signs_are_not_math():
     html = plan_report(p, solve_valid(p))
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "&lt;b&gt;$5M&lt;/b&gt; &amp; $more" in html
+
+
+def test_names_in_any_script_are_drawn_without_warnings():
+    """Charts keep text as text (the browser draws it): a glyph missing from matplotlib's font is no problem,
+    and no warning about it reaches the user's terminal."""
+    p = load_portfolio(portfolio(mmp("rocket \U0001f680", value=10, cost=5), mmp("数据平台", value=1, cost=999)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        html = plan_report(p, solve_valid(p))
+    assert "rocket \U0001f680" in html and "数据平台" in html
 
 
 def test_a_plan_without_a_solution_explains_itself():
