@@ -6,21 +6,25 @@ import json
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import EXIT_NO_PLAN, fail, or_fail, parse, read_json, read_portfolio, solver_settings, width
+from cli.common import EXIT_NO_PLAN, fail, or_fail, read_json, read_portfolio, solver_settings, width, write_output
 from cli.jobs import _call
 from cli.render import money, render_plan
-from models import PortfolioError, load_portfolio
-from models.cycle import Comparison, Replan, Variance
+from models import PortfolioError, load_portfolio, validation_problems
+from models.checks import actuals_problems
+from models.cycle import Comparison, Replan, Variance, as_of_problem, record_problems
 from models.plan import NO_PLAN, Plan
 from models.portfolio import Portfolio, QuarterActuals
+
+T = TypeVar("T")
 
 UrlOption = Annotated[
     str | None,
@@ -73,11 +77,11 @@ def replan(
         from optimizer import solve
         from optimizer.studies.cycle import as_of_portfolio, compare
 
-        p, record, actuals = _files(source, plan_file, actuals_file, "replan")
+        p, record, actuals = _files(source, plan_file, actuals_file, "replan", as_of)
         data = as_of_portfolio(p, record, actuals, as_of, None if penalty is None else Decimal(penalty))
         portfolio = _as_of_or_fail(data)
         if portfolio_out is not None:
-            portfolio_out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            write_output(portfolio_out, json.dumps(data, indent=2) + "\n")
         plan = or_fail(lambda: solve(portfolio, settings, warm_start=dict(portfolio.baseline_plan)))
         answer = Replan(
             plan_id=None,
@@ -125,20 +129,64 @@ def variance(
 
 
 def _files(
-    source: str, plan_file: Path | None, actuals_file: Path | None, command: str
+    source: str, plan_file: Path | None, actuals_file: Path | None, command: str, as_of: str | None = None
 ) -> tuple[Portfolio, Plan, list[QuarterActuals]]:
+    """The portfolio, the plan of record and the actuals, checked as the service checks them (`as_of`: the
+    re-plan's, before which every actual must be), or exit 2 with every problem, each naming its file."""
     if plan_file is None:
         fail([f"vmo {command} on files needs --plan (the plan of record), or --url for a running service"])
     assert plan_file is not None
-    p = read_portfolio(Path(source))
-    raw_plan = read_json(plan_file)
-    record = parse(Plan, raw_plan.get("plan", raw_plan) if isinstance(raw_plan, dict) else raw_plan, "plan")
-    raw: Any = [] if actuals_file is None else read_json(actuals_file)
-    raw = raw.get("actuals", raw) if isinstance(raw, dict) else raw
-    if not isinstance(raw, list):
-        fail([f"{actuals_file}: expected a list of quarters, each {{quarter, spent, mmps, key_results}}"])
-    actuals = [parse(QuarterActuals, item, "actuals") for item in raw]
+    p = read_portfolio(Path(source), name_file=True)
+    record, record_at = _read_plan(plan_file)
+    actuals, actuals_at = ([], "$") if actuals_file is None else _read_actuals(actuals_file)
+    past, problems = _past(p, source, as_of)
+    problems += [f"{plan_file}: {problem}" for problem in record_problems(p, record, record_at)]
+    problems += [f"{actuals_file}: {problem}" for problem in actuals_problems(p, actuals, past, actuals_at)]
+    if problems:
+        fail(problems)
     return p, record, actuals
+
+
+def _past(p: Portfolio, source: str, as_of: str | None) -> tuple[int, list[str]]:
+    """How many quarters of the horizon actuals may be for, and what is wrong with --as-of."""
+    if as_of is None:  # variance: any quarter of the horizon, as the service records them
+        return len(p.quarters), []
+    reason = as_of_problem(p, as_of, f"{source}'s")
+    if reason is not None:
+        return len(p.quarters), [f"--as-of: {reason}"]
+    return p.quarters.index(as_of), []
+
+
+_PLAN = TypeAdapter(Plan)
+_ACTUALS = TypeAdapter(list[QuarterActuals])
+
+
+def _read_plan(path: Path) -> tuple[Plan, str]:
+    data, at = _unwrap(path, "plan")
+    return _validate(path, _PLAN, data, at), at
+
+
+def _read_actuals(path: Path) -> tuple[list[QuarterActuals], str]:
+    data, at = _unwrap(path, "actuals")
+    if not isinstance(data, list):
+        fail([f"{path}: {at}: expected a list of quarters, each {{quarter, spent, mmps, key_results}}"])
+    return _validate(path, _ACTUALS, data, at), at
+
+
+def _unwrap(path: Path, wrapper: str) -> tuple[Any, str]:
+    """A file's content, bare or wrapped in {wrapper: ...} (a stored plan, a re-plan, GET .../actuals), and
+    the JSON path it is at in the file."""
+    raw = read_json(path)
+    return (raw[wrapper], f"$.{wrapper}") if isinstance(raw, dict) and wrapper in raw else (raw, "$")
+
+
+def _validate(path: Path, shape: TypeAdapter[T], data: Any, at: str) -> T:
+    """The whole content at once, so that a path counts the list index; each problem names the file."""
+    try:
+        return shape.validate_python(data)
+    except ValidationError as exc:
+        fail([f"{path}: {at}{p.path[1:]}: {p.message}" for p in validation_problems(exc.errors(), data)])
+    raise AssertionError("unreachable")
 
 
 def _as_of_or_fail(data: dict[str, Any]) -> Portfolio:
@@ -196,9 +244,9 @@ def _render_variance(console: Console, v: Variance, currency: str) -> None:
         for k in v.key_results:
             krs.add_row(escape(k.id), f"{k.planned} / {'-' if k.achieved is None else k.achieved}")
         console.print(krs)
-    for r in v.realization:
-        ratio = "-" if r.ratio is None else f"{r.ratio:.0%}"
+    for row in v.realization:
+        ratio = "-" if row.ratio is None else f"{row.ratio:.0%}"
         console.print(
-            f"{escape(r.value_stream)}: {r.finished} finished MMP(s) realized {money(r.realized, currency)} of "
-            f"{money(r.estimated, currency)} estimated ({ratio})"
+            f"{escape(row.value_stream)}: {row.finished} finished MMP(s) realized {money(row.realized, currency)} "
+            f"of {money(row.estimated, currency)} estimated ({ratio})"
         )

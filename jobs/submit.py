@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from models import PortfolioError, Problem, load_portfolio
+from models.cycle import as_of_problem
 from models.jobs import BatchJob, FrontierJob, ReoptimizeJob, ReplanJob
 from models.plan import Plan
 from models.portfolio import Portfolio, QuarterActuals
@@ -111,27 +112,11 @@ def _replan(session: Session, tenant: str, request: ReplanJob) -> Planned:
     solved close to the plan of record, which becomes the plan's parent."""
     problems, built = [], []
     for k, portfolio_id in enumerate(request.portfolio_ids):
-        path = f"$.portfolio_ids[{k}]"
-        try:
-            version = repo.get_version(session, tenant, portfolio_id)
-        except repo.NotFound:
-            problems.append(Problem(path, f"no stored portfolio {portfolio_id!r}"))
-            continue
-        record = repo.plan_of_record(session, tenant, portfolio_id)
-        if record is None:
-            problems.append(Problem(path, f"portfolio {portfolio_id!r} has no plan of record: commit a plan first"))
-            continue
-        latest = Portfolio.model_validate(version.document)
-        plan = Plan.model_validate(repo.get_plan(session, tenant, record.plan_id).document)
-        actuals = [
-            QuarterActuals(quarter=a.quarter, **a.document) for a in repo.list_actuals(session, tenant, portfolio_id)
-        ]
-        try:
-            portfolio = load_portfolio(as_of_portfolio(latest, plan, actuals, request.as_of, request.change_penalty))
-        except PortfolioError as exc:
-            problems += [Problem(path, f"as-of portfolio {p.path}: {p.message}") for p in exc.problems]
-            continue
-        built.append((portfolio_id, portfolio, record.plan_id))
+        found = _as_of(session, tenant, request, k)
+        if isinstance(found, list):
+            problems += found
+        else:
+            built.append((portfolio_id, *found))
     if problems:
         raise PortfolioError(problems)
     tasks, versions, lineage = [], {}, []
@@ -140,6 +125,31 @@ def _replan(session: Session, tenant: str, request: ReplanJob) -> Planned:
         tasks.append(replan_task(portfolio))
         lineage.append({"baseline_plan_id": parent})
     return Planned(tasks, versions, lineage)
+
+
+def _as_of(session: Session, tenant: str, request: ReplanJob, k: int) -> tuple[Portfolio, str] | list[Problem]:
+    """The k-th portfolio's checked as-of portfolio and its plan of record's id, or what stands in the way."""
+    portfolio_id, path = request.portfolio_ids[k], f"$.portfolio_ids[{k}]"
+    try:
+        version = repo.get_version(session, tenant, portfolio_id)
+    except repo.NotFound:
+        return [Problem(path, f"no stored portfolio {portfolio_id!r}")]
+    record = repo.plan_of_record(session, tenant, portfolio_id)
+    if record is None:
+        return [Problem(path, f"portfolio {portfolio_id!r} has no plan of record: commit a plan first")]
+    latest = Portfolio.model_validate(version.document)
+    reason = as_of_problem(latest, request.as_of, "the latest version's")
+    if reason is not None:  # the request's as_of, not the as-of portfolio built from it
+        return [Problem("$.as_of", f"portfolio {portfolio_id!r}: {reason}")]
+    plan = Plan.model_validate(repo.get_plan(session, tenant, record.plan_id).document)
+    actuals = [
+        QuarterActuals(quarter=a.quarter, **a.document) for a in repo.list_actuals(session, tenant, portfolio_id)
+    ]
+    try:
+        portfolio = load_portfolio(as_of_portfolio(latest, plan, actuals, request.as_of, request.change_penalty))
+    except PortfolioError as exc:
+        return [Problem(path, f"as-of portfolio {p.path}: {p.message}") for p in exc.problems]
+    return portfolio, record.plan_id
 
 
 def _parts(session: Session, tenant: str, planned: Planned) -> list[JobPartRow]:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from models import ranges, uncertainty, units
 from models.limits import LIMITS
 from models.paths import json_path, key
-from models.portfolio import MMP, KeyResult, Pool, Portfolio, ValueStream, per_quarter
+from models.portfolio import MMP, KeyResult, Pool, Portfolio, QuarterActuals, ValueStream, per_quarter
 from models.settings import SolverSettings
 
 
@@ -541,7 +541,7 @@ def _check_cycle(p: Portfolio) -> list[Problem]:
         problems += _not_done(f"$.synergies[{z}].mmps", synergy.mmps, done)
     for k, members in enumerate(p.together):
         problems += _not_done(f"$.together[{k}]", members, done)
-    return problems + _check_actuals(p, as_of)
+    return problems + actuals_problems(p, p.actuals, as_of)
 
 
 def _in_flight_beside_done_alternative(p: Portfolio, done: set[str]) -> list[Problem]:
@@ -572,36 +572,46 @@ def _not_done(path: str, members: list[str], done: set[str]) -> list[Problem]:
     ]
 
 
-def _check_actuals(p: Portfolio, as_of: int) -> list[Problem]:
+def actuals_problems(
+    p: Portfolio, actuals: Sequence[QuarterActuals], as_of: int, base: str = "$.actuals"
+) -> list[Problem]:
+    """Actuals are for past quarters of the horizon (before its `as_of`-th; `len(p.quarters)`: any of them),
+    each once, naming known value streams, MMPs and key results. One rule for a portfolio's own actuals and
+    the actuals file of `vmo replan` and `vmo variance`; `base` is the list's path."""
     index = {q: i for i, q in enumerate(p.quarters)}
-    streams = {vs.id for vs in p.value_streams}
-    mmps = {m.id for m in p.mmps}
-    krs = {k.id for k in p.key_results}
     problems, seen = [], set()
-    for a, actual in enumerate(p.actuals):
-        base = f"$.actuals[{a}]"
+    for a, actual in enumerate(actuals):
+        at = f"{base}[{a}]"
         if actual.quarter not in index:
-            problems.append(Problem(f"{base}.quarter", f"{actual.quarter!r} is not a quarter of the horizon"))
+            problems.append(Problem(f"{at}.quarter", f"{actual.quarter!r} is not a quarter of the horizon"))
         elif index[actual.quarter] >= as_of:
             problems.append(
                 Problem(
-                    f"{base}.quarter",
-                    f"{actual.quarter} is not before as_of {p.as_of or p.quarters[0]}: actuals are for past quarters",
+                    f"{at}.quarter",
+                    f"{actual.quarter} is not before as_of {p.quarters[as_of]}: actuals are for past quarters",
                 )
             )
         elif actual.quarter in seen:
-            problems.append(Problem(f"{base}.quarter", f"{actual.quarter} has actuals more than once"))
+            problems.append(Problem(f"{at}.quarter", f"{actual.quarter} has actuals more than once"))
         seen.add(actual.quarter)
-        problems += [
-            Problem(f"{base}.spent{key(v)}", f"unknown value stream {v!r}") for v in actual.spent if v not in streams
-        ]
-        problems += [Problem(f"{base}.mmps{key(m)}", f"unknown MMP {m!r}") for m in actual.mmps if m not in mmps]
-        problems += [
+        problems += unknown_ids(p, actual, at)
+    return problems
+
+
+def unknown_ids(p: Portfolio, actual: QuarterActuals, base: str) -> list[Problem]:
+    """The value streams, MMPs and key results one quarter's actuals name must be the portfolio's."""
+    streams = {vs.id for vs in p.value_streams}
+    mmps = {m.id for m in p.mmps}
+    krs = {k.id for k in p.key_results}
+    return [
+        *(Problem(f"{base}.spent{key(v)}", f"unknown value stream {v!r}") for v in actual.spent if v not in streams),
+        *(Problem(f"{base}.mmps{key(m)}", f"unknown MMP {m!r}") for m in actual.mmps if m not in mmps),
+        *(
             Problem(f"{base}.key_results{key(k)}", f"unknown key result {k!r}")
             for k in actual.key_results
             if k not in krs
-        ]
-    return problems
+        ),
+    ]
 
 
 def _check_baseline(p: Portfolio) -> list[Problem]:

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.checks import Problem
 from models.limits import LIMITS
 from models.plan import Amount, Plan, SolverStatus
-from models.portfolio import Id, MMPActual, Money, Text, Units
+from models.portfolio import Id, MMPActual, Money, Portfolio, Text, Units
 from models.settings import SolverSettings
 from models.times import Timestamp
 
@@ -187,3 +188,40 @@ class Variance(_Out):
 def realized_ratio(estimated: Decimal, realized: Decimal) -> Decimal | None:
     """realized / estimated to four decimals, or None when the estimate is not positive."""
     return (realized / estimated).quantize(Decimal("0.0001")) if estimated > 0 else None
+
+
+def as_of_problem(p: Portfolio, as_of: str, whose: str) -> str | None:
+    """Why `p` cannot be re-planned as of `as_of` (None: it can). `whose` names p's own as_of in the message
+    ("the latest version's"). An earlier as_of would re-open history: MMPs done before p's as_of stay done."""
+    if as_of not in p.quarters:
+        return f"{as_of!r} is not a quarter of the horizon"
+    if p.quarters.index(as_of) < p.first_planned:
+        return f"{as_of} is before {whose} as_of {p.as_of}: the quarters before it are history already"
+    return None
+
+
+def record_problems(p: Portfolio, record: Plan, base: str = "$") -> list[Problem]:
+    """Whether `record` can be the plan of record of `p` (files have no ids to match, so its content tells): it
+    names only p's MMPs, value streams and quarters, and plans as of no later than p (a plan as of 2027Q3
+    counts what finished before it as done; p as of 2027Q1 does not). Otherwise its starts and allocations
+    would be dropped without a word, and the re-plan found infeasible for reasons that are not the user's."""
+    known = {"MMP": {m.id for m in p.mmps}, "value stream": {v.id for v in p.value_streams}, "quarter": set(p.quarters)}
+    named = [
+        *((f"selected[{i}].mmp", "MMP", s.mmp) for i, s in enumerate(record.selected)),
+        *((f"selected[{i}].start", "quarter", s.start) for i, s in enumerate(record.selected)),
+        *((f"in_flight[{i}].mmp", "MMP", r.mmp) for i, r in enumerate(record.in_flight)),
+        *((f"done[{i}]", "MMP", mmp) for i, mmp in enumerate(record.done)),
+        *((f"budget[{i}].value_stream", "value stream", r.value_stream) for i, r in enumerate(record.budget)),
+        *((f"budget[{i}].quarter", "quarter", r.quarter) for i, r in enumerate(record.budget)),
+        *(("as_of", "quarter", q) for q in [record.as_of] if q is not None),
+    ]
+    problems = [
+        Problem(f"{base}.{path}", f"{what} {name!r} is not in the portfolio: a plan of another portfolio")
+        for path, what, name in named
+        if name not in known[what]
+    ]
+    if not problems and record.as_of is not None and p.quarters.index(record.as_of) > p.first_planned:
+        since = p.as_of or p.quarters[0]
+        why = f"the plan is as of {record.as_of}, the portfolio as of {since}: a plan of a later version of it"
+        problems.append(Problem(f"{base}.as_of", why))
+    return problems

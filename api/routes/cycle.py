@@ -14,7 +14,7 @@ from api.deps import Server, Solving, Store, StoredId, capped
 from api.errors import responses
 from api.parsing import ParsedRoute
 from models import PortfolioError, Problem, load_portfolio
-from models.checks import key
+from models.checks import unknown_ids
 from models.cycle import (
     ActualsBody,
     ActualsList,
@@ -26,6 +26,7 @@ from models.cycle import (
     Replan,
     ReplanRequest,
     Variance,
+    as_of_problem,
 )
 from models.plan import NO_PLAN, Plan
 from models.portfolio import Portfolio, QuarterActuals
@@ -128,17 +129,10 @@ def _actuals_problems(p: Portfolio, quarter: str, body: ActualsBody) -> list[Pro
     # Any quarter of the horizon: a re-plan as of a quarter uses only the actuals of the quarters before it.
     if quarter not in p.quarters:
         problems.append(Problem("$.path.quarter", f"{quarter!r} is not a quarter of the horizon"))
-    known = {
-        "spent": {v.id for v in p.value_streams},
-        "mmps": {m.id for m in p.mmps},
-        "key_results": {k.id for k in p.key_results},
-    }
-    words = {"spent": "value stream", "mmps": "MMP", "key_results": "key result"}
-    for field, ids in known.items():
-        for name in getattr(body, field):
-            if name not in ids:
-                problems.append(Problem(f"$.{field}{key(name)}", f"unknown {words[field]} {name!r}"))
-    return problems
+    actual = QuarterActuals.model_construct(
+        quarter=quarter, spent=body.spent, mmps=body.mmps, key_results=body.key_results
+    )
+    return problems + unknown_ids(p, actual, "$")
 
 
 @router.get(
@@ -194,6 +188,9 @@ def _as_of(db: Database, tenant: str, portfolio_id: str, body: ReplanRequest) ->
     with db.reading() as session:
         p = Portfolio.model_validate(repo.get_version(session, tenant, portfolio_id).document)
         row, plan_row = _record(session, tenant, portfolio_id)
+        reason = as_of_problem(p, body.as_of, "the latest version's")
+        if reason is not None:  # checked here: the as-of portfolio's own problems would name paths never sent
+            raise PortfolioError([Problem("$.as_of", reason)])
         record = Plan.model_validate(plan_row.document)
         actuals = [_actual(a) for a in repo.list_actuals(session, tenant, portfolio_id)]
     return load_portfolio(as_of_portfolio(p, record, actuals, body.as_of, body.change_penalty)), row.plan_id, record

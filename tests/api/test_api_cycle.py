@@ -231,3 +231,35 @@ def test_cycle_refusals_have_paths(client: TestClient, database: Database):
     commit = ok(client.post(f"/v1/portfolios/{pid}/plan-of-record", json={"plan_id": scenario_id}), 201)
     assert commit["version"] == 2
     assert Decimal(ok(client.get(f"/v1/portfolios/{pid}"))["portfolio"]["budget"]) == 200
+
+
+def test_a_replan_before_the_latest_versions_as_of_is_refused_at_as_of(client: TestClient):
+    """Re-planning as of Q2 stores an as-of-Q2 version; Q1 is history there (api is done): a re-plan as of Q1
+    is one problem at the request's as_of, not the as-of portfolio's problems at paths never sent."""
+    pid = ok(client.post("/v1/portfolios", json=year()), 201)["id"]
+    stored = ok(client.post(f"/v1/portfolios/{pid}/plans", json={"settings": SETTINGS}), 201)
+    ok(client.post(f"/v1/portfolios/{pid}/plan-of-record", json={"plan_id": stored["id"]}), 201)
+    ok(client.put(f"/v1/portfolios/{pid}/actuals/{Q1}", json={"mmps": {"api": {"status": "done"}}}))
+    ok(client.post(f"/v1/portfolios/{pid}/replan", json={"as_of": Q2, "settings": SETTINGS}), 201)
+    (detail,) = refused(client.post(f"/v1/portfolios/{pid}/replan", json={"as_of": Q1}), "$.as_of")
+    assert detail["message"].startswith("2027Q1 is before the latest version's as_of 2027Q2"), detail
+    (detail,) = refused(client.post(f"/v1/portfolios/{pid}/replan", json={"as_of": "2099Q3"}), "$.as_of")
+    assert detail["message"] == "'2099Q3' is not a quarter of the horizon"
+    ok(client.post(f"/v1/portfolios/{pid}/replan", json={"as_of": Q2, "settings": SETTINGS}), 201)  # Q2 again
+
+
+def test_recorded_actuals_name_known_ids(client: TestClient):
+    pid = ok(client.post("/v1/portfolios", json=year()), 201)["id"]
+    body = {"spent": {"claims": 1, "nope": 1}, "mmps": {"zz": {"status": "done"}}, "key_results": {"k": 2}}
+    details = refused(
+        client.put(f"/v1/portfolios/{pid}/actuals/2027Q9", json=body),
+        "$.path.quarter",
+        "$.spent.nope",
+        "$.mmps.zz",
+        "$.key_results.k",
+    )
+    assert [d["message"] for d in details][1:] == [
+        "unknown value stream 'nope'",
+        "unknown MMP 'zz'",
+        "unknown key result 'k'",
+    ]

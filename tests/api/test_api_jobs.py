@@ -668,6 +668,23 @@ def test_replan_job_needs_a_plan_of_record_and_a_sound_as_of(client):
     assert "no plan of record" in error["details"][0]["message"]
 
 
+def test_a_replan_jobs_as_of_is_checked_at_as_of(client):
+    """An as_of outside the horizon is the request's as_of, not a problem of the as-of portfolio built from it."""
+    from tests.api.test_api_cycle import year
+
+    pid = client.post("/v1/portfolios", json=year()).json()["id"]
+    plan = client.post(f"/v1/portfolios/{pid}/plans", json={"settings": {"workers": 1}}).json()
+    assert client.post(f"/v1/portfolios/{pid}/plan-of-record", json={"plan_id": plan["id"]}).status_code == 201
+    error = assert_envelope(
+        client.post("/v1/jobs", json={"kind": "replan", "portfolio_ids": [pid], "as_of": "2099Q3"}),
+        422,
+        "invalid_input",
+    )
+    assert error["details"] == [
+        {"path": "$.as_of", "message": f"portfolio {pid!r}: '2099Q3' is not a quarter of the horizon"}
+    ]
+
+
 def test_reoptimize_needs_stored_plans(client):
     response = client.post("/v1/portfolios", json=small(7))
     assert response.status_code == 201

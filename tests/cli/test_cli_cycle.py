@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from typer.testing import Result
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -21,7 +22,7 @@ from models import Plan, load_portfolio
 from models.cycle import Replan, Variance
 from optimizer import validate
 from storage.db import Database
-from tests.api.test_api_cycle import Q1, Q2, Q3, year
+from tests.api.test_api_cycle import Q1, Q2, Q3, Q4, year
 from tests.support.auth import bearer, new_key
 from tests.support.cli import assert_rejected, invoke
 from tests.support.paths import FIXTURES
@@ -102,10 +103,91 @@ def test_replan_on_files_needs_the_plan_of_record(files: dict[str, Path]):
     assert_rejected(invoke("replan", files["portfolio"], "--as-of", Q3), "needs --plan")
 
 
-def test_a_bad_actuals_file_is_rejected_with_paths(files: dict[str, Path], tmp_path: Path):
-    bad = write(tmp_path / "bad.json", [{"quarter": Q1, "spent": {"claims": -1}}])
-    result = invoke("replan", files["portfolio"], "--plan", files["plan"], "--actuals", bad, "--as-of", Q3)
-    assert_rejected(result, "$.spent.claims")
+def replan_with(files: dict[str, Path], *args: str | Path) -> Result:
+    return invoke("replan", files["portfolio"], "--time-limit", "5", "--workers", "1", *args)
+
+
+def test_a_bad_actuals_file_is_rejected_with_its_name_and_the_index(files: dict[str, Path], tmp_path: Path):
+    bad = write(tmp_path / "bad.json", [{"quarter": Q1}, {"quarter": Q2, "spent": {"claims": -1}}])
+    result = replan_with(files, "--plan", files["plan"], "--actuals", bad, "--as-of", Q3)
+    assert assert_rejected(result) == [f"error: {bad}: $[1].spent.claims: Input should be greater than or equal to 0"]
+    wrapped = write(tmp_path / "wrapped.json", {"actuals": [{"quarter": Q1, "mmps": {"api": {"status": "late"}}}]})
+    result = invoke("variance", files["portfolio"], "--plan", files["plan"], "--actuals", wrapped)
+    assert_rejected(result, f"error: {wrapped}: $.actuals[0].mmps.api.status: ")
+
+
+def test_actuals_are_checked_as_the_service_checks_them(files: dict[str, Path], tmp_path: Path):
+    """Unknown quarters and ids, a quarter twice, and (re-planning) a quarter not before --as-of: every one a
+    line naming the file and the path, none dropped in silence."""
+    actuals = [
+        {"quarter": "2027Q9", "spent": {"nope": 1}, "mmps": {"zz": {"status": "done"}}, "key_results": {"k": 2}},
+        {"quarter": Q1},
+        {"quarter": Q1},
+        {"quarter": Q3},
+    ]
+    bad = write(tmp_path / "bad.json", actuals)
+    expected = [
+        f"error: {bad}: $[0].quarter: '2027Q9' is not a quarter of the horizon",
+        f"error: {bad}: $[0].spent.nope: unknown value stream 'nope'",
+        f"error: {bad}: $[0].mmps.zz: unknown MMP 'zz'",
+        f"error: {bad}: $[0].key_results.k: unknown key result 'k'",
+        f"error: {bad}: $[2].quarter: 2027Q1 has actuals more than once",
+    ]
+    replanned = replan_with(files, "--plan", files["plan"], "--actuals", bad, "--as-of", Q3)
+    not_before = f"error: {bad}: $[3].quarter: 2027Q3 is not before as_of 2027Q3: actuals are for past quarters"
+    assert assert_rejected(replanned) == [*expected, not_before]
+    varied = invoke("variance", files["portfolio"], "--plan", files["plan"], "--actuals", bad)
+    assert assert_rejected(varied) == expected  # any quarter of the horizon may have actuals
+
+
+def test_the_plan_file_is_named_in_its_problems(files: dict[str, Path]):
+    result = replan_with(files, "--plan", files["portfolio"], "--as-of", Q3)
+    lines = assert_rejected(result, f"error: {files['portfolio']}: $.status: this field is required")
+    assert all(line.startswith(f"error: {files['portfolio']}: $.") for line in lines), lines
+
+
+def test_a_plan_of_another_portfolio_is_refused(files: dict[str, Path], tmp_path: Path):
+    other = year()
+    for m in other["mmps"]:
+        m["id"] = f"other-{m['id']}"
+    solved = invoke("solve", write(tmp_path / "other.json", other), "--json", "--workers", "1")
+    plan = tmp_path / "other-plan.json"
+    plan.write_text(solved.stdout, encoding="utf-8")
+    lines = assert_rejected(replan_with(files, "--plan", plan, "--as-of", Q3))
+    assert (
+        f"error: {plan}: $.selected[0].mmp: MMP 'other-api' is not in the portfolio: a plan of another portfolio"
+        in lines
+    )
+    assert all("a plan of another portfolio" in line for line in lines), lines
+
+
+def test_a_plan_as_of_a_later_quarter_is_a_plan_of_a_later_version(files: dict[str, Path], tmp_path: Path):
+    """A re-plan as of Q3 counts what finished before Q3 as done; the portfolio as of Q1 does not."""
+    replanned = replan_with(files, "--plan", files["plan"], "--actuals", files["actuals"], "--as-of", Q3, "--json")
+    assert replanned.exit_code == 0, replanned.stderr
+    later = tmp_path / "replan.json"
+    later.write_text(replanned.stdout, encoding="utf-8")  # {"plan": ...}: the path says so
+    why = "the plan is as of 2027Q3, the portfolio as of 2027Q1: a plan of a later version of it"
+    assert assert_rejected(replan_with(files, "--plan", later, "--as-of", Q4)) == [
+        f"error: {later}: $.plan.as_of: {why}"
+    ]
+
+
+def test_as_of_is_a_quarter_not_before_the_portfolios_own(files: dict[str, Path], tmp_path: Path):
+    result = replan_with(files, "--plan", files["plan"], "--as-of", "2099Q3")
+    assert assert_rejected(result) == ["error: --as-of: '2099Q3' is not a quarter of the horizon"]
+    as_of = tmp_path / "as-of.json"
+    args = ("--actuals", files["actuals"], "--as-of", Q3, "--portfolio-out", as_of)
+    assert replan_with(files, "--plan", files["plan"], *args).exit_code == 0
+    earlier = invoke("replan", as_of, "--plan", files["plan"], "--as-of", Q2)
+    reason = f"2027Q2 is before {as_of}'s as_of 2027Q3: the quarters before it are history already"
+    assert assert_rejected(earlier) == [f"error: --as-of: {reason}"]
+
+
+def test_an_unwritable_portfolio_out_is_one_line(files: dict[str, Path], tmp_path: Path):
+    out = tmp_path / "missing" / "as-of.json"
+    result = replan_with(files, "--plan", files["plan"], "--as-of", Q3, "--portfolio-out", out)
+    assert assert_rejected(result) == [f"error: {out}: cannot write: No such file or directory"]
 
 
 # ---------------------------------------------------------------- against a running service
