@@ -22,11 +22,44 @@ EXIT_INPUT = 2
 EXIT_NO_PLAN = 1
 
 
-def fail(problems: list[Problem] | list[str]) -> None:
-    """One line per problem on stderr (at most the configured number, then a count of the rest), exit 2."""
+# Where the commands put an option in the documents they build from it (the solver settings, a frontier's
+# range, a re-plan's as-of portfolio): a problem found there is the option's, and is said so.
+OPTION_AT = {
+    "$.settings.time_limit_s": "--time-limit",
+    "$.settings.backend": "--backend",
+    "$.settings.seed": "--seed",
+    "$.settings.workers": "--workers",
+    "$.settings.relative_gap": "--gap",
+    "$.range.from": "--from",
+    "$.range.to": "--to",
+    "$.range.steps": "--steps",
+    "as-of portfolio: $.change_penalty": "--change-penalty",
+}
+PYDANTIC_PREFIX = "Value error, "  # pydantic's, before the message of a ValueError a validator raises
+
+
+def fail(problems: list[Problem] | list[str], files: dict[str, str] | None = None) -> None:
+    """One line per problem on stderr (at most the configured number, then a count of the rest), exit 2.
+
+    Every command's problems pass here, so this is where a problem is put in the user's terms: an option
+    they gave (`--time-limit: ...`), or a file and the path inside it. `files` maps where a command put a
+    file's content in the document it built to that file and the path there (`{"$.scenarios": "s.json: $"}`).
+    """
     for problem in capped(problems):  # type: ignore[arg-type]
-        err.print(f"error: {problem}", markup=False)
+        err.print(f"error: {as_given(str(problem), files or {})}", markup=False)
     raise typer.Exit(EXIT_INPUT)
+
+
+def as_given(line: str, files: dict[str, str]) -> str:
+    """A problem line (`[source: ]path: message`) with the path named as the user gave it."""
+    line = line.replace(f": {PYDANTIC_PREFIX}", ": ", 1)
+    for at, option in OPTION_AT.items():
+        if line.startswith(f"{at}: "):
+            return option + line[len(at) :]
+    for at, file in files.items():
+        if line.startswith(at) and line[len(at) : len(at) + 1] in (".", "[", ":"):
+            return file + line[len(at) :]
+    return line
 
 
 def read_portfolio(path: Path, name_file: bool = False, backlog: Backlog | None = None) -> Portfolio:
@@ -34,6 +67,8 @@ def read_portfolio(path: Path, name_file: bool = False, backlog: Backlog | None 
     `name_file`: problems name the file (many files at once); `backlog`: what a CSV backlog lacks."""
     from workbooks import kind_of
 
+    if kind_of(path.name) != "csv" and backlog is not None:
+        refuse_backlog_options(path, backlog)
     if kind_of(path.name) is not None:
         return read_backlog(path, backlog or Backlog(), name_file)
     try:
@@ -65,8 +100,21 @@ class Backlog:
 
     quarters: str | None = None
     budget: str | None = None
-    currency: str = "USD"
+    currency: str | None = None  # None: USD
     name: str | None = None
+
+    def given(self) -> list[str]:
+        """The options given on the command line."""
+        options = (("--quarters", self.quarters), ("--budget", self.budget), ("--currency", self.currency))
+        return [option for option, value in (*options, ("--name", self.name)) if value is not None]
+
+
+def refuse_backlog_options(path: Path, backlog: Backlog) -> None:
+    """A JSON portfolio or a workbook states its own horizon, budget, currency and name: an option that would
+    be silently ignored is refused instead."""
+    given = backlog.given()
+    if given:
+        fail([f"{option}: only applies to a CSV input; {path} states its own {option[2:]}" for option in given])
 
 
 def read_backlog(path: Path, backlog: Backlog, name_file: bool = False) -> Portfolio:
@@ -78,7 +126,12 @@ def read_backlog(path: Path, backlog: Backlog, name_file: bool = False) -> Portf
         if kind_of(path.name) == "csv":
             name = backlog.name or path.stem
             return read_csv(
-                data, backlog.quarters, backlog.budget, name=name, currency=backlog.currency, source=str(path)
+                data,
+                backlog.quarters,
+                backlog.budget,
+                name=name,
+                currency=backlog.currency or "USD",
+                source=str(path),
             )
         return read_workbook(data, source=str(path))
     except PortfolioError as exc:
@@ -129,19 +182,21 @@ def read_json(path: Path) -> Any:
     raise AssertionError("unreachable")
 
 
-def parse(model, data: Any, what: str):
+def parse(model, data: Any, what: str, files: dict[str, str] | None = None):
+    """`data` as a `model`, or exit 2 (`files`: see `fail`)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fail([p for p in validation_problems(exc.errors(), data) if not p.path.startswith("$.portfolio")])
+        fail([p for p in validation_problems(exc.errors(), data) if not p.path.startswith("$.portfolio")], files)
     raise AssertionError("unreachable")
 
 
-def or_fail(work):
+def or_fail(work, files: dict[str, str] | None = None):
+    """What `work()` returns, or exit 2 with the problems of the input it rejects (`files`: see `fail`)."""
     try:
         return work()
     except PortfolioError as exc:
-        fail(exc.problems)
+        fail(exc.problems, files)
     raise AssertionError("unreachable")
 
 

@@ -48,7 +48,9 @@ BudgetOption = Annotated[
     str | None,
     typer.Option("--budget", help="CSV backlogs: total budget per quarter (one number, or one per quarter)."),
 ]
-CurrencyOption = Annotated[str, typer.Option("--currency", help="CSV backlogs: the currency of every amount.")]
+CurrencyOption = Annotated[
+    str | None, typer.Option("--currency", help="CSV backlogs: the currency of every amount (default USD).")
+]
 ReportOption = Annotated[
     Path | None, typer.Option("--report", help="Also write a self-contained HTML report with charts to this file.")
 ]
@@ -76,7 +78,7 @@ def solve(
     report: ReportOption = None,
     quarters: QuartersOption = None,
     budget: BudgetOption = None,
-    currency: CurrencyOption = "USD",
+    currency: CurrencyOption = None,
 ) -> None:
     """Solve a portfolio and print the plan."""
     from optimizer import solve as solve_portfolio  # solver import only when solving
@@ -115,7 +117,7 @@ def check(
     file: Annotated[Path, typer.Argument(help="Portfolio JSON file, backlog workbook (.xlsx) or CSV backlog.")],
     quarters: QuartersOption = None,
     budget: BudgetOption = None,
-    currency: CurrencyOption = "USD",
+    currency: CurrencyOption = None,
 ) -> None:
     """Check a portfolio's input without solving it."""
     portfolio = read_portfolio(file, backlog=Backlog(quarters, budget, currency))
@@ -139,10 +141,12 @@ def whatif(
     portfolio = read_portfolio(file)
     raw = read_json(scenarios_file)
     scenarios = raw.get("scenarios") if isinstance(raw, dict) else raw
+    # The scenarios sit at $.scenarios of the request: a problem there is the file's, at its own path.
+    files = {"$.scenarios": f"{scenarios_file}: {'$.scenarios' if isinstance(raw, dict) else '$'}"}
     settings = solver_settings(time_limit_s=time_limit, workers=1, what_it_takes=False)
-    request = parse(WhatIfRequest, {"portfolio": portfolio.model_dump(), "scenarios": scenarios}, "scenarios")
+    request = parse(WhatIfRequest, {"portfolio": portfolio.model_dump(), "scenarios": scenarios}, "scenarios", files)
     request.settings = settings
-    response = or_fail(lambda: _run_study(WhatIfStudy(), request, workers))
+    response = or_fail(lambda: _run_study(WhatIfStudy(), request, workers), files)
     render_whatif(Console(highlight=False, emoji=False, width=width()), portfolio, response)
     if report is not None:
         from reports import whatif_report
@@ -181,7 +185,7 @@ def import_backlog(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the portfolio JSON here.")] = None,
     quarters: QuartersOption = None,
     budget: BudgetOption = None,
-    currency: CurrencyOption = "USD",
+    currency: CurrencyOption = None,
     name: Annotated[
         str | None, typer.Option("--name", help="CSV backlogs: the portfolio's name (default: the file's).")
     ] = None,
@@ -219,8 +223,18 @@ def template(
 
     portfolio = read_portfolio(source) if source is not None else None
     # What the workbook cannot hold is refused, one line per field, rather than lost.
-    write_output(output, or_fail(lambda: template_workbook(portfolio)))
-    typer.echo(f"{output}: sheets portfolio, value_streams, pools, mmps, key_results, investment_guardrails, notes")
+    data = or_fail(lambda: template_workbook(portfolio))
+    write_output(output, data)
+    typer.echo(f"{output}: sheets {', '.join(_sheet_names(data))}")
+
+
+def _sheet_names(workbook: bytes) -> list[str]:
+    """The sheets as written (a list kept here would fall behind the template's)."""
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    return load_workbook(BytesIO(workbook), read_only=True).sheetnames
 
 
 def _run_study(study, request, processes: int):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from decimal import Decimal
+from functools import partial
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from models.money import amount_text
 from models.plan import NO_PLAN, Plan, SolverStatus
 from models.portfolio import Portfolio
 from reports.money import money, percent, units
@@ -50,16 +53,45 @@ def _headline(console: Console, p: Portfolio, plan: Plan) -> None:
     c = p.currency
     console.print(_baseline_line(p, plan), markup=False)
     gap = "-" if plan.gap is None else percent(plan.gap, 2)
-    penalty = f", change penalty {money(-plan.value.change_penalty)}" if plan.value.change_penalty else ""
-    penalty += f", salvage {money(plan.value.salvage)}" if plan.value.salvage else ""
+    # An uncertain portfolio's value is the risk measure; its split is of one scenario's figures (next line).
+    split = "the risk measure over the scenarios, below" if p.uncertain else _parts(p, plan)
     console.print(
-        f"value {money(plan.objective, c)} (MMPs {money(plan.value.mmps)}, key results "
-        f"{money(plan.value.key_results)}{penalty}); "
+        f"value {money(plan.objective, c)} ({split}); "
         f"bound {money(plan.bound, c)}, gap {gap}; "
         f"{plan.solver.backend} in {plan.solver.time_s:.2f} s (limit {plan.solver.time_limit_s:g} s)",
         markup=False,
+        soft_wrap=True,  # one line however long: the terminal wraps it, a pipe or a grep gets it whole
     )
+    if p.uncertain:
+        worth = f"the plan is worth {money(plan.value.total, c)} ({_parts(p, plan)})"
+        console.print(f"{_base_figures(p)} {worth}", markup=False, soft_wrap=True)
     console.print(f"{len(plan.selected)} of {len(p.mmps) - len(plan.done)} MMPs funded")
+
+
+def value_parts(plan: Plan) -> list[tuple[str, Decimal]]:
+    """Every nonzero term of the plan's value, signed as it counts (they sum to `plan.value.total`); the
+    MMPs' value alone when every term is zero."""
+    v = plan.value
+    terms = [
+        ("MMPs", v.mmps),
+        ("key results", v.key_results),
+        ("synergies", v.synergies),
+        ("groups left unfunded", v.groups),
+        ("salvage of stopped MMPs", v.salvage),
+        ("change penalty", -v.change_penalty),
+    ]
+    return [(label, amount) for label, amount in terms if amount] or terms[:1]
+
+
+def _parts(p: Portfolio, plan: Plan) -> str:
+    return ", ".join(f"{label} {amount_text(amount, p.currency)}" for label, amount in value_parts(plan))
+
+
+def _base_figures(p: Portfolio) -> str:
+    """Which scenario the plan's rows and value split show (docs/design.md, section 5.9)."""
+    where = [f"scenario {p.scenarios[0].id}"] if p.scenarios else []
+    where += ["likely values"] if any(m.value_range for m in p.mmps) else []
+    return f"with the portfolio's own figures ({', '.join(where)})"
 
 
 MAX_SCENARIO_ROWS = 12  # more scenarios (samples of value ranges) are summarised by their percentiles only
@@ -69,6 +101,7 @@ def _risk_lines(console: Console, p: Portfolio, plan: Plan) -> None:
     """An uncertain portfolio: the value is the risk measure over the scenarios; its figures, the priority
     list, how robust the choices are, and (for a few scenarios) each scenario's outcome."""
     r, c = plan.risk, p.currency
+    a = partial(amount_text, currency=c)
     assert r is not None
     measure = {
         "expectation": "expected value",
@@ -77,17 +110,17 @@ def _risk_lines(console: Console, p: Portfolio, plan: Plan) -> None:
     }[r.measure]
     console.print(f"over {len(plan.scenarios)} scenarios, decision '{r.decision}', value = {measure}", markup=False)
     line = (
-        f"  expected {money(r.expected, c)}; P10 / P50 / P90 {money(r.p10)} / {money(r.p50)} / {money(r.p90)}; "
-        f"VaR {money(r.var)}, CVaR {money(r.cvar)} at {r.alpha:g}"
+        f"  expected {money(r.expected, c)}; P10 / P50 / P90 {a(r.p10)} / {a(r.p50)} / {a(r.p90)}; "
+        f"VaR {a(r.var)}, CVaR {a(r.cvar)} at {r.alpha:g}"
     )
     if r.worst_case is not None:
-        line += f"; worst case {money(r.worst_case)} (multiplier {r.multiplier:g} per unit of distance)"
+        line += f"; worst case {a(r.worst_case)} (multiplier {r.multiplier:g} per unit of distance)"
     console.print(line, markup=False)
     if r.value_of_information is not None:
         proven = "" if r.information_proven else " (not proven)"
         console.print(
             f"  knowing the scenario in advance would be worth {money(r.value_of_information, c)}{proven} "
-            f"(each scenario's own optimum: {money(r.wait_and_see)} expected)",
+            f"(each scenario's own optimum: {a(r.wait_and_see)} expected)",
             markup=False,
         )
     if plan.priority:
@@ -110,7 +143,13 @@ def _scenario_table(p: Portfolio, plan: Plan) -> Table:
     for col in ("scenario", "probability", "funded", "value", "own optimum"):
         t.add_column(col, justify="left" if col == "scenario" else "right")
     for o in plan.scenarios:
-        t.add_row(escape(o.id), f"{o.probability:g}", str(len(o.funded)), money(o.value), money(o.own_value))
+        t.add_row(
+            escape(o.id),
+            f"{o.probability:g}",
+            str(len(o.funded)),
+            amount_text(o.value, p.currency),
+            amount_text(o.own_value, p.currency),
+        )
     return t
 
 
@@ -146,11 +185,19 @@ def _in_flight_table(p: Portfolio, plan: Plan) -> Table:
         if stop:
             why = reasons.get(r.mmp, "")
         elif r.mmp in stoppable:
-            why = f"persevere: what stopping frees buys less than its value less the salvage ({money(r.salvage_value)})"
+            salvage = amount_text(r.salvage_value, p.currency)
+            why = f"persevere: what stopping frees buys less than its value less the salvage ({salvage})"
         else:
             why = "not stoppable: it continues on its start"
         decision = "[bold red]stop[/bold red]" if stop else "[green]continue[/green]"
-        t.add_row(_label(p, r.mmp), escape(r.started), decision, money(r.remaining_cost), money(r.value), escape(why))
+        t.add_row(
+            _label(p, r.mmp),
+            escape(r.started),
+            decision,
+            amount_text(r.remaining_cost, p.currency),
+            amount_text(r.value, p.currency),
+            escape(why),
+        )
     return t
 
 
@@ -161,11 +208,11 @@ def _budget_table(p: Portfolio, plan: Plan) -> Table:
         t.add_column(escape(q), justify="right")
     rows = defaultdict(dict)
     for r in plan.budget:
-        rows[r.value_stream][r.quarter] = f"{money(r.allocated)} / {money(r.spent)}"
+        rows[r.value_stream][r.quarter] = f"{amount_text(r.allocated, p.currency)} / {amount_text(r.spent, p.currency)}"
     history = set(p.quarters[: p.first_planned])  # before as_of: nothing decided (the actuals say what was spent)
     for vs, cells in rows.items():
         t.add_row(escape(vs), *("[dim]history[/dim]" if q in history else cells[q] for q in p.quarters))
-    reserve = {r.quarter: money(r.unallocated) for r in plan.reserve}
+    reserve = {r.quarter: amount_text(r.unallocated, p.currency) for r in plan.reserve}
     t.add_row("[italic]unallocated[/italic]", *("" if q in history else reserve[q] for q in p.quarters))
     return t
 
@@ -175,7 +222,13 @@ def _schedule_table(p: Portfolio, plan: Plan) -> Table:
     for col, justify in (("start", "left"), ("MMP", "left"), ("finish", "left"), ("value", "right"), ("cost", "right")):
         t.add_column(col, justify=justify)
     for s in plan.selected:
-        t.add_row(escape(s.start), _label(p, s.mmp), escape(s.finish), money(s.value), money(s.cost))
+        t.add_row(
+            escape(s.start),
+            _label(p, s.mmp),
+            escape(s.finish),
+            amount_text(s.value, p.currency),
+            amount_text(s.cost, p.currency),
+        )
     return t
 
 
@@ -215,8 +268,10 @@ def _not_selected_table(p: Portfolio, plan: Plan) -> Table:
         t.add_column("what it would take")
     value = {m.id: m.outcome_value for m in p.mmps}
     for n in sorted(plan.not_selected, key=lambda n: (-value[n.mmp], n.mmp)):
-        cells = [_label(p, n.mmp), money(value[n.mmp]), escape(n.reason)]
-        t.add_row(*cells, *([escape(n.what_it_takes(money, units))] if takes else []))
+        cells = [_label(p, n.mmp), amount_text(value[n.mmp], p.currency), escape(n.reason)]
+        t.add_row(
+            *cells, *([escape(n.what_it_takes(partial(amount_text, currency=p.currency), units))] if takes else [])
+        )
     return t
 
 
@@ -226,14 +281,16 @@ def render_whatif(console: Console, p: Portfolio, response) -> None:
     for col in ("scenario", "status", "value", "delta", "gap", "funded", "added", "dropped", "moved"):
         t.add_column(col, justify="left" if col in ("scenario", "status", "added", "dropped") else "right")
     base = response.base
-    t.add_row("base", base.status, money(base.objective), "", _gap(base.gap), str(base.selected), "", "", "")
+    t.add_row(
+        "base", base.status, amount_text(base.objective, p.currency), "", _gap(base.gap), str(base.selected), "", "", ""
+    )
     for s in response.scenarios:
         d = s.diff
         t.add_row(
             escape(s.name),
             s.summary.status,
-            money(s.summary.objective),
-            money(d.value_delta, sign=True),
+            amount_text(s.summary.objective, p.currency),
+            amount_text(d.value_delta, p.currency, sign=True),
             _gap(s.summary.gap),
             str(s.summary.selected),
             escape(", ".join(d.added)),
@@ -255,9 +312,9 @@ def render_frontier(console: Console, p: Portfolio, response) -> None:
     for point in response.points:
         marginal = "-" if point.marginal_value is None else f"{point.marginal_value:,.3f}"
         t.add_row(
-            money(point.budget),
+            amount_text(point.budget, p.currency),
             point.status,
-            money(point.objective),
+            amount_text(point.objective, p.currency),
             _gap(point.gap),
             str(len(point.selected)),
             marginal,

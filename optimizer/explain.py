@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from models.money import amount_text
+from models.money import units_text as _units
 from models.plan import NotSelected, Plan
-from models.plan import plain_amount as _n
 from models.portfolio import MMP, InvestmentGuardrail, Portfolio, per_quarter
 from models.rules import RuleKind
 from optimizer.instance import start_window
@@ -59,6 +60,10 @@ class _State:
         for members in p.together:
             for i in members:
                 self.together_of.setdefault(i, members)
+
+    def money(self, amount: Decimal) -> str:
+        """An amount in a sentence, in the portfolio's currency (the CLI's and the reports' rounding)."""
+        return amount_text(amount, self.p.currency)
 
     def category_spend(self, category: str) -> Decimal:
         if self._spend is None:
@@ -145,8 +150,8 @@ def _stopped(st: _State, m: MMP) -> str | None:
         else "the salvage value is worth more than finishing it"
     )
     return (
-        f"stopped (in flight since {m.started}): continuing would cost {remaining:,} from {first} on and keep its "
-        f"demand, for a value of {value:,} against a salvage value of {m.salvage_value:,}; {gain}"
+        f"stopped (in flight since {m.started}): continuing would cost {st.money(remaining)} from {first} on and keep "
+        f"its demand, for a value of {st.money(value)} against a salvage value of {st.money(m.salvage_value)}; {gain}"
     )
 
 
@@ -246,7 +251,7 @@ def _blockers(st: _State, m: MMP, start: int) -> list[str]:
                 purchase[st.pools[pool].value_stream] += _purchase_price(st, pool, q, profile[k])
         out += _money_blockers(st, m, q, cost, purchase)
     if out and st.p.change_penalty and st.p.baseline_plan and m.id not in st.p.baseline_plan:
-        out[0] += f"; adding it also changes the baseline plan (change penalty {_n(st.p.change_penalty)})"
+        out[0] += f"; adding it also changes the baseline plan (change penalty {st.money(st.p.change_penalty)})"
     return out
 
 
@@ -262,8 +267,8 @@ def _pool_full(st: _State, pool: str, q: int, need: Decimal) -> str | None:
     if need - free <= buyable:
         return None
     return (
-        f"pool {pool} is full in {st.p.quarters[q]} (needs {_n(need)}, "
-        f"{_n(max(free + buyable, ZERO))} free){_holders(st, pool, q)}"
+        f"pool {pool} is full in {st.p.quarters[q]} (needs {_units(need)}, "
+        f"{_units(max(free + buyable, ZERO))} free){_holders(st, pool, q)}"
     )
 
 
@@ -287,7 +292,7 @@ def _spend_over_cap(st: _State, m: MMP, q: int, cost: Decimal, purchase: dict[st
     if cap is None or need <= cap - row.spent:
         return None
     left = max(cap - row.spent, ZERO)
-    return f"value stream {m.value_stream} {why} in {st.p.quarters[q]} (needs {_n(need)}, {_n(left)} left)"
+    return f"value stream {m.value_stream} {why} in {st.p.quarters[q]} (needs {st.money(need)}, {st.money(left)} left)"
 
 
 def _total_budget_short(st: _State, m: MMP, q: int, cost: Decimal, purchase: dict[str | None, Decimal]) -> str | None:
@@ -297,7 +302,8 @@ def _total_budget_short(st: _State, m: MMP, q: int, cost: Decimal, purchase: dic
     more += sum((amount for stream, amount in purchase.items() if stream != m.value_stream), ZERO)
     if more <= st.reserve[q]:
         return None
-    return f"the total budget of {st.p.quarters[q]} is used up (needs {_n(more)} more, {_n(st.reserve[q])} unallocated)"
+    left = st.money(st.reserve[q])
+    return f"the total budget of {st.p.quarters[q]} is used up (needs {st.money(more)} more, {left} unallocated)"
 
 
 def _stream_cap(st: _State, stream: str, q: int) -> tuple[Decimal | None, str]:
@@ -346,7 +352,7 @@ def _unblocked_reason(st: _State, m: MMP, starts: list[int]) -> str:
     if broken:
         return broken
     if st.p.change_penalty and m.id not in st.p.baseline_plan and best <= st.p.change_penalty:
-        return f"its value ({best}) does not outweigh the change penalty ({st.p.change_penalty})"
+        return f"its value ({st.money(best)}) does not outweigh the change penalty ({st.money(st.p.change_penalty)})"
     stream = st.streams[m.value_stream]
     if stream.max_change is not None:
         return f"funding it would change value stream {stream.id}'s budget by more than its max_change allows"
@@ -394,13 +400,13 @@ def _full_pools(st: _State) -> list[str]:
     for (pool, q), row in st.capacity.items():
         if row.used and row.used >= row.available + row.purchased and row.purchased >= st.extra[pool][q]:
             total = row.available + row.purchased
-            out.append(f"pool {pool} is full in {st.p.quarters[q]} ({row.used} of {total} units)")
+            out.append(f"pool {pool} is full in {st.p.quarters[q]} ({_units(row.used)} of {_units(total)} units)")
     return out
 
 
 def _at_max_budget(st: _State) -> list[str]:
     return [
-        f"value stream {vs} is at its max budget in {st.p.quarters[q]} ({row.max})"
+        f"value stream {vs} is at its max budget in {st.p.quarters[q]} ({st.money(row.max)})"
         for (vs, q), row in st.budget.items()
         if row.max is not None and row.allocated >= row.max
     ]
@@ -409,7 +415,8 @@ def _at_max_budget(st: _State) -> list[str]:
 def _at_min_budget(st: _State) -> list[str]:
     """Streams given their min budget although they spend less (a stream also at its max says that)."""
     return [
-        f"value stream {vs} gets its min budget in {st.p.quarters[q]} ({row.min}) but spends {row.spent}"
+        f"value stream {vs} gets its min budget in {st.p.quarters[q]} ({st.money(row.min)}) "
+        f"but spends {st.money(row.spent)}"
         for (vs, q), row in st.budget.items()
         if row.min
         and row.allocated <= row.min
@@ -442,7 +449,7 @@ def _at_max_share(st: _State) -> list[str]:
 
 def _targets_reached(st: _State) -> list[str]:
     return [
-        f"key result {k.id} reaches its target ({k.target}); more progress earns nothing"
+        f"key result {k.id} reaches its target ({_units(k.target)}); more progress earns nothing"
         for k in st.key_results
         if k.achieved >= k.target
     ]

@@ -16,7 +16,8 @@ from decimal import Decimal
 
 from ortools.sat.python import cp_model
 
-from models.plan import plain_amount as _n
+from models.money import amount_text
+from models.money import units_text as _units
 from models.portfolio import MMP, InvestmentGuardrail, Portfolio, per_quarter
 from models.rules import RuleKind
 from models.settings import SolverSettings
@@ -94,6 +95,10 @@ class _Core:
     in_flight: list[str] = field(default_factory=list)  # ids of the in-flight MMPs the core keeps running
     # (an in-flight MMP that is also mandatory is counted with the mandatory ones)
 
+    def money(self, amount: Decimal) -> str:
+        """An amount in a sentence, in the portfolio's currency (the CLI's and the reports' rounding)."""
+        return amount_text(amount, self.p.currency)
+
 
 Sentence = Callable[[_Core, Rule], str]
 
@@ -170,22 +175,22 @@ def _capacity(core: _Core, rule: Rule) -> str:
     flying = _fixed_amount(p, core.in_flight, q, lambda m: m.demand.get(pool.id))
     verb = "needs" if len(core.mandatory) == 1 else "need"
     if flying:
-        text = f"in-flight {_names(core.in_flight)} already need {_n(flying)} of {_n(has)} units of {pool.id}"
+        text = f"in-flight {_names(core.in_flight)} already need {_units(flying)} of {_units(has)} units of {pool.id}"
         text += f" in {p.quarters[q]}"
-        return text + (f"; mandatory {_names(core.mandatory)} {verb} {_n(need)} more" if need else "")
+        return text + (f"; mandatory {_names(core.mandatory)} {verb} {_units(need)} more" if need else "")
     where = f"{pool.id} in {p.quarters[q]}"
     if need and need > has:
-        return f"mandatory {_names(core.mandatory)} {verb} {_n(need)} units of {where}; it has {_n(has)}"
+        return f"mandatory {_names(core.mandatory)} {verb} {_units(need)} units of {where}; it has {_units(has)}"
     # What the mandatory work needs fits alone: with the rest of the conflict it does not.
-    alone = f" (mandatory {_names(core.mandatory)} {verb} {_n(need)} of them)" if need else ""
-    return f"the MMPs that must run need more units of {where}{alone}; it has {_n(has)}"
+    alone = f" (mandatory {_names(core.mandatory)} {verb} {_units(need)} of them)" if need else ""
+    return f"the MMPs that must run need more units of {where}{alone}; it has {_units(has)}"
 
 
 def _stream_min(core: _Core, rule: Rule) -> str:
     p = core.p
     vs, q = p.value_streams[int(rule.subject[0])], int(rule.subject[1])
     low = per_quarter(vs.min_budget, core.inst.horizon)[q]
-    return f"value stream {vs.id} must get at least {_n(low)} in {p.quarters[q]}"
+    return f"value stream {vs.id} must get at least {core.money(low)} in {p.quarters[q]}"
 
 
 def _stream_max(core: _Core, rule: Rule) -> str:
@@ -194,16 +199,20 @@ def _stream_max(core: _Core, rule: Rule) -> str:
     run = per_quarter(vs.run_cost, T)[q]
     cost = _fixed_amount(p, core.mandatory, q, _cost_in(vs.id))
     flying = _fixed_amount(p, core.in_flight, q, _cost_in(vs.id))
-    who = f"mandatory {_names(core.mandatory)} cost {_n(cost)} in {p.quarters[q]} and " if cost else ""
-    who = f"in-flight {_names(core.in_flight)} still cost {_n(flying)} in {p.quarters[q]} and {who}" if flying else who
+    who = f"mandatory {_names(core.mandatory)} cost {core.money(cost)} in {p.quarters[q]} and " if cost else ""
+    who = (
+        f"in-flight {_names(core.in_flight)} still cost {core.money(flying)} in {p.quarters[q]} and {who}"
+        if flying
+        else who
+    )
     high = per_quarter(vs.max_budget, T)[q]
-    most = "no limit" if high is None else _n(high)
-    return f"{who}value stream {vs.id} may get at most {most} in {p.quarters[q]} (its run cost is {_n(run)})"
+    most = "no limit" if high is None else core.money(high)
+    return f"{who}value stream {vs.id} may get at most {most} in {p.quarters[q]} (its run cost is {core.money(run)})"
 
 
 def _max_change(core: _Core, rule: Rule) -> str:
     vs = core.p.value_streams[int(rule.subject[0])]
-    base = "" if vs.baseline_budget is None else f" (baseline budget {_n(vs.baseline_budget)})"
+    base = "" if vs.baseline_budget is None else f" (baseline budget {core.money(vs.baseline_budget)})"
     return f"value stream {vs.id}'s budget may change by at most {vs.max_change:.0%} a quarter{base}"
 
 
@@ -276,20 +285,20 @@ def _total_budget(core: _Core, rule: Rule) -> str:
         Decimal(0),
     )
     by_stream = sorted(((per_quarter(vs.run_cost, T)[q], vs.id) for vs in p.value_streams), reverse=True)
-    named = ", ".join(f"{sid} {_n(run)}" for run, sid in by_stream[:3] if run)
-    parts = [f"run costs {_n(runs)}" + (f": {named}" if named else "")]
+    named = ", ".join(f"{sid} {core.money(run)}" for run, sid in by_stream[:3] if run)
+    parts = [f"run costs {core.money(runs)}" + (f": {named}" if named else "")]
     if fixed:
-        parts.append(f"mandatory {_names(mandatory)} {_n(fixed)}")
+        parts.append(f"mandatory {_names(mandatory)} {core.money(fixed)}")
     if flying:
-        parts.append(f"in-flight {_names(core.in_flight)} {_n(flying)}")
+        parts.append(f"in-flight {_names(core.in_flight)} {core.money(flying)}")
     if least > runs + fixed + flying:
         parts.append("minimum budgets")
     label, budget = p.quarters[q], per_quarter(p.budget, T)[q]
     if least <= budget:
-        return f"the total budget of {label} is {_n(budget)}"
+        return f"the total budget of {label} is {core.money(budget)}"
     return (
-        f"the total budget of {label} is {_n(budget)} but the value streams need at least "
-        f"{_n(least)} in it ({', '.join(parts)})"
+        f"the total budget of {label} is {core.money(budget)} but the value streams need at least "
+        f"{core.money(least)} in it ({', '.join(parts)})"
     )
 
 

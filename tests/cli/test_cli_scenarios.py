@@ -119,14 +119,15 @@ def test_whatif_accepts_an_object_with_scenarios(tmp_path):
     assert "budget -10%" in table_rows(result.stdout)
 
 
-def test_whatif_unknown_ids_exit_2_with_json_paths(tmp_path):
+def test_whatif_unknown_ids_exit_2_naming_the_file_and_its_paths(tmp_path):
     scenarios = [
         {"name": "fine", "changes": [{"op": "scale_budget", "factor": 0.9}]},
         {"name": "typo", "changes": [{"op": "change_capacity", "pool": "claims-team-9", "delta": 1}]},
         {"name": "ghost", "changes": [{"op": "scale_budget", "factor": 1}, {"op": "remove_mmp", "mmp": "ghost-mmp"}]},
     ]
-    result = invoke("whatif", INSURANCE, write(tmp_path, scenarios, "s.json"), "--workers", "1", "--time-limit", "5")
-    lines = assert_rejected(result, "$.scenarios[1].changes[0].pool", "$.scenarios[2].changes[1].mmp")
+    path = write(tmp_path, scenarios, "s.json")
+    result = invoke("whatif", INSURANCE, path, "--workers", "1", "--time-limit", "5")
+    lines = assert_rejected(result, f"{path}: $[1].changes[0].pool", f"{path}: $[2].changes[1].mmp")
     assert len(lines) == 2
     assert "claims-team-9" in lines[0] and "ghost-mmp" in lines[1]
 
@@ -136,9 +137,9 @@ def test_whatif_bad_change_fields_exit_2_with_json_paths(tmp_path):
     scenarios = [{"name": "typo", "changes": [{"op": "scale_budget", "factr": 0.9}]}]
     result = invoke("whatif", INSURANCE, write(tmp_path, scenarios, "s.json"), "--workers", "1", "--time-limit", "5")
     lines = assert_rejected(result)
-    assert sorted(line.split(": ")[1] for line in lines) == [
-        "$.scenarios[0].changes[0].factor",
-        "$.scenarios[0].changes[0].factr",
+    assert sorted(line.split(": ")[2] for line in lines) == [
+        "$[0].changes[0].factor",
+        "$[0].changes[0].factr",
     ]
 
 
@@ -146,13 +147,15 @@ def test_whatif_bad_change_fields_exit_2_with_json_paths(tmp_path):
     ("content", "expected"),
     [
         ("[", "not valid JSON"),
-        ("[]", "$.scenarios"),
-        ('{"name": "x"}', "$.scenarios"),
-        ('[{"name": "", "changes": []}]', "$.scenarios[0].name"),
-        ('[{"name": "x", "changes": [{"op": "nope"}]}]', "$.scenarios[0].changes[0]"),
+        ("[]", "s.json: $: "),
+        ('{"name": "x"}', "s.json: $.scenarios: "),
+        ('{"scenarios": [{"name": ""}]}', "s.json: $.scenarios[0].name: "),
+        ('[{"name": "", "changes": []}]', "s.json: $[0].name: "),
+        ('[{"name": "x", "changes": [{"op": "nope"}]}]', "s.json: $[0].changes[0]: "),
     ],
 )
-def test_whatif_bad_scenario_files_exit_2(tmp_path, content, expected):
+def test_whatif_bad_scenario_files_exit_2_naming_the_file(tmp_path, content, expected):
+    """A problem in the scenarios file names the file and the path in it (a list: `$[0]`), not the request's."""
     result = invoke("whatif", INSURANCE, write(tmp_path, content, "s.json"), "--workers", "1", "--time-limit", "5")
     assert_rejected(result, expected)
 
@@ -208,17 +211,18 @@ def test_frontier_knee_line(frontier_result):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("--from", "1", "--to", "2", "--steps", "1"), "$.range.steps"),
-        (("--from", "1", "--to", "2", "--steps", "51"), "$.range.steps"),
-        (("--from", "-1", "--to", "2"), "$.range.from"),
-        (("--from", "1", "--to", "1e30"), "$.range.to"),
-        (("--from", "1", "--to", "2", "--time-limit", "0"), "$.settings.time_limit_s"),
-        (("--from", "nan", "--to", "2"), "$.range.from"),
-        (("--from", "1", "--to", "inf"), "$.range.to"),
+        (("--from", "1", "--to", "2", "--steps", "1"), "--steps"),
+        (("--from", "1", "--to", "2", "--steps", "51"), "--steps"),
+        (("--from", "-1", "--to", "2"), "--from"),
+        (("--from", "1", "--to", "1e30"), "--to"),
+        (("--from", "1", "--to", "2", "--time-limit", "0"), "--time-limit"),
+        (("--from", "nan", "--to", "2"), "--from"),
+        (("--from", "1", "--to", "inf"), "--to"),
     ],
 )
-def test_frontier_bad_options_exit_2(args, expected):
-    assert_rejected(invoke("frontier", INSURANCE, *args, "--workers", "1"), expected)
+def test_frontier_bad_options_exit_2_naming_the_option(args, expected):
+    lines = assert_rejected(invoke("frontier", INSURANCE, *args, "--workers", "1"))
+    assert lines == [lines[0]] and lines[0].startswith(f"error: {expected}: "), lines
 
 
 def test_frontier_needs_from_and_to():

@@ -315,3 +315,50 @@ def test_reasons_write_amounts_as_people_read_them():
     # Sixths of a unit: the reason rounds them to cents, never 66.666666 or a trailing .00.
     plan = solve_valid(portfolio(mmp("a", 100, cost="66.666666"), mmp("b", 50, cost="66.666666"), budget=100))
     assert reasons(plan)["b"] == "the total budget of 2027Q1 is used up (needs 66.67 more, 33.33 unallocated)"
+
+
+# ---------------------------------------------------------------- amounts in sentences (the CLI's rounding)
+
+
+def min_budget_portfolio(min_budget: str, cost: str, currency: str = "USD") -> dict:
+    """Stream s must get `min_budget` but its one MMP costs `cost`: the min budget binds."""
+    data = portfolio(mmp("a", 100, cost=cost), budget=1000, currency=currency)
+    data["value_streams"] = [{"id": "s", "min_budget": min_budget}]
+    return data
+
+
+def test_binding_lines_round_amounts_to_the_minor_unit():
+    """Never the raw decimals (900.125, 800.0000) the plan's rows hold."""
+    plan = solve_valid(min_budget_portfolio("900.125", "800"))
+    assert "value stream s gets its min budget in 2027Q1 (900.12) but spends 800" in plan.explanation.binding
+
+
+def test_an_amount_smaller_than_the_minor_unit_keeps_its_digits():
+    """0.0003 is not shown as a misleading 0 (it would read 'spends 0')."""
+    plan = solve_valid(min_budget_portfolio("900", "0.0003"))
+    assert "value stream s gets its min budget in 2027Q1 (900) but spends 0.0003" in plan.explanation.binding
+
+
+def test_amounts_in_sentences_follow_the_currency():
+    """JPY has no minor unit: no decimals, but half a yen is still not 0."""
+    plan = solve_valid(min_budget_portfolio("0.5", "0", currency="JPY"))
+    assert "value stream s gets its min budget in 2027Q1 (0.5) but spends 0" in plan.explanation.binding
+    data = portfolio(mmp("a", 100, cost="999999999.5"), budget=2_000_000_000, currency="JPY")
+    data["value_streams"] = [{"id": "s", "max_budget": "999999999.5"}]
+    binding = solve_valid(data).explanation.binding
+    assert "value stream s is at its max budget in 2027Q1 (1,000,000,000)" in binding, binding
+
+
+def test_units_in_sentences_keep_the_digits_they_need():
+    plan = solve_valid(portfolio(mmp("a", 100, units="0.0003"), capacity="0.0003"))
+    assert "pool p is full in 2027Q1 (0.0003 of 0.0003 units)" in plan.explanation.binding
+
+
+def test_infeasibility_sentences_keep_an_amount_smaller_than_the_minor_unit():
+    """A baseline budget of 0.0001 with max_change 50 %: 'baseline budget 0' would not explain anything."""
+    data = baseline_budget_portfolio(0)
+    data["value_streams"][0]["baseline_budget"] = "0.0001"
+    data["mmps"][0]["mandatory"] = True
+    plan = infeasible(data)
+    text = " | ".join(plan.explanation.infeasibility)
+    assert "(baseline budget 0.0001)" in text, text
