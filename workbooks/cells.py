@@ -1,12 +1,15 @@
 """What one cell means: a number, a list of numbers, an id, a yes/no. Each reader raises CellError
-with a sentence for a person; the workbook reader adds the cell's place (`mmps!D7`)."""
+with a sentence for a person; the workbook reader adds the cell's place (`mmps!D7`). And how a row is written,
+so that what is written reads back the same."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from workbooks.layout import Kind
 
@@ -14,6 +17,7 @@ NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 GROUPED = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?")
 TRUE = {"yes", "y", "true", "x", "1", "wahr", "ja", "oui"}
 FALSE = {"no", "n", "false", "0", "falsch", "nein", "non"}
+SEPARATOR = re.compile(r"[;,]")  # between the entries of a list cell (ids, or numbers per quarter)
 
 
 class CellError(ValueError):
@@ -67,7 +71,7 @@ def numbers(value: object, column: str) -> Decimal | list[Decimal]:
             f"{column} is ambiguous: {shown(text)} reads as thousands separators or as one number per quarter; "
             f"write {text.replace(',', '')}, or separate the quarters with '; '"
         )
-    parts = re.split(r"[;,]", text)
+    parts = SEPARATOR.split(text)
     if len(parts) == 1:
         return number(text, column)
     if any(not p.strip() for p in parts):
@@ -95,7 +99,25 @@ def identifier(value: object, column: str = "the cell") -> str:
 
 def identifiers(value: object, column: str) -> list[str]:
     """Comma- (or semicolon-) separated ids."""
-    return [p.strip() for p in re.split(r"[;,]", identifier(value, column)) if p.strip()]
+    return [p.strip() for p in SEPARATOR.split(identifier(value, column)) if p.strip()]
+
+
+def splits(entry: str) -> bool:
+    """Whether a list cell would split this entry in two (it holds a separator)."""
+    return SEPARATOR.search(entry) is not None
+
+
+def append_row(sheet: Any, values: Iterable[object]) -> None:
+    """Append a row to an openpyxl sheet, every text as a text cell: openpyxl makes text starting with '=' a
+    formula (and '#N/A' an error), so a name '=HYPERLINK(...)' would run as one and read back as nothing.
+    Text starting with '+', '-' or '@' stays text in openpyxl already and is written as it is."""
+    row = list(values)
+    sheet.append(row)
+    if not row:
+        return
+    for cell in next(sheet.iter_rows(min_row=sheet.max_row, max_row=sheet.max_row, max_col=len(row))):
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
 
 
 def boolean(value: object, column: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 from models.plan import NotSelected, Plan
 from models.portfolio import Portfolio
+from workbooks.cells import append_row
 
 MONEY = "#,##0.00"
 UNITS = "#,##0.##"
@@ -207,11 +208,11 @@ def _table(sheet, header: list[str], rows: list[list[Any]], formats: dict, width
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    sheet.append(header)
+    append_row(sheet, header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        sheet.append([float(v) if isinstance(v, Decimal) and abs(v) < 10**15 else v for v in row])
+        append_row(sheet, [float(v) if isinstance(v, Decimal) and abs(v) < 10**15 else v for v in row])
     for column, fmt in formats.items():
         if fmt is None:
             continue

@@ -27,7 +27,14 @@ from workbooks.layout import Column
 
 MAX_ROWS = 100_000
 MAX_COLUMNS = 2_000
+# What the parts of a workbook may unpack to: an 8 MB upload of repeated text can unpack to gigabytes, and
+# openpyxl holds the shared strings (and this reader a sheet's XML) in memory. A 5,000-MMP backlog (8 quarters,
+# 200 pools) unpacks to 3 MB.
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+IMPORTED_SHEETS = {layout.PORTFOLIO, *layout.TABLES}
+FORMULA = re.compile(rb"<(?:\w+:)?f[\s/>]")  # an <f> element, with or without a namespace prefix
+UNCALCULATED = "a formula without a calculated value (open and save the file in a spreadsheet program)"
 
 
 def read_workbook(data: bytes, source: str = "workbook") -> Portfolio:
@@ -100,6 +107,7 @@ class _Reader:
     data: dict[str, Any] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)  # sheet names, to sort problems
     column_refs: dict[str, str] = field(default_factory=dict)  # column name -> letter, of the last table read
+    formulas: set[str] = field(default_factory=set)  # cells whose formula has no calculated value
 
     # ------------------------------------------------------------------ sources
 
@@ -107,6 +115,14 @@ class _Reader:
         from openpyxl import load_workbook  # a heavy import, only when a workbook is read
 
         try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+            unpacked = sum(part.file_size for part in archive.infolist())
+            if unpacked > MAX_UNPACKED_BYTES:
+                archive.close()
+                self.problem(
+                    self.source, f"the workbook unpacks to {unpacked:,} bytes, more than {MAX_UNPACKED_BYTES:,}"
+                )
+                return None
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # not a zip, or a damaged part: openpyxl raises many kinds of error
             kind = "not a zip archive" if isinstance(exc, zipfile.BadZipFile) else type(exc).__name__
@@ -115,19 +131,35 @@ class _Reader:
         try:
             sheets = {}
             for sheet in book.worksheets:
-                rows = []
-                for n, row in enumerate(sheet.iter_rows(values_only=True)):
-                    if n >= MAX_ROWS:
-                        self.problem(f"{sheet.title}!A{n + 1}", f"the sheet has more than {MAX_ROWS} rows")
-                        break
-                    rows.append(tuple(row[:MAX_COLUMNS]))
-                sheets[sheet.title] = rows
+                sheets[sheet.title] = self.sheet_rows(sheet)
+                name = sheet.title.strip().lower()
+                if name in IMPORTED_SHEETS:  # the same names as `workbook` reads, named as its problems are
+                    self.uncalculated(name, archive.read(sheet._worksheet_path))  # openpyxl has no public path
             return sheets
         except Exception as exc:  # a damaged sheet part
             self.problem(self.source, f"a sheet of the workbook cannot be read: {type(exc).__name__}")
             return None
         finally:
             book.close()
+            archive.close()
+
+    def sheet_rows(self, sheet: Any) -> list[tuple]:
+        """The sheet's cached values, row by row (a formula's value as last calculated), up to MAX_ROWS."""
+        rows = []
+        for n, row in enumerate(sheet.iter_rows(values_only=True)):
+            if n >= MAX_ROWS:
+                self.problem(f"{sheet.title}!A{n + 1}", f"the sheet has more than {MAX_ROWS} rows")
+                break
+            rows.append(tuple(row[:MAX_COLUMNS]))
+        return rows
+
+    def uncalculated(self, sheet: str, xml: bytes) -> None:
+        """A formula never calculated (a file saved by a script, not a spreadsheet program) has no value to
+        read: openpyxl reads it as an empty cell, which would silently drop the field."""
+        for ref in uncalculated_formulas(xml):
+            where = f"{sheet}!{ref}" if ref else sheet
+            self.problem(where, UNCALCULATED if ref else f"a cell holds {UNCALCULATED}")
+            self.formulas.add(where)
 
     def workbook(self, sheets: dict[str, list[tuple]]) -> None:
         found = {name.strip().lower(): name for name in sheets}
@@ -610,6 +642,7 @@ class _Reader:
                 if not self.problems:
                     return portfolio
         problems = list(dict.fromkeys(self.problems + [p for p in checked if p is not None]))
+        problems = [p for p in problems if p.path not in self.formulas or UNCALCULATED in p.message]
         raise PortfolioError(sorted(problems, key=self.position))
 
     def is_covered(self, path: str) -> bool:
@@ -635,6 +668,38 @@ class _Reader:
         letters, number = (m.group(1), int(m.group(2))) if m else ("", 0)
         index = self.order.index(sheet) if sheet in self.order else len(self.order)
         return (index, number, len(letters), letters)
+
+
+def uncalculated_formulas(xml: bytes) -> list[str | None]:
+    """The cells (their references; None when the file names none) of a worksheet part that hold a formula but
+    no calculated value. A part without any formula, the common case, is only searched, not parsed."""
+    if not FORMULA.search(xml):
+        return []
+    from openpyxl.xml.functions import iterparse  # defusedxml's, as openpyxl reads the workbook
+
+    refs = []
+    for _, element in iterparse(io.BytesIO(xml)):
+        tag = _local(element.tag)
+        if tag == "c" and _is_uncalculated(element):
+            refs.append(element.get("r"))
+        if tag in ("c", "row"):
+            element.clear()  # keep the memory of a big sheet flat
+    return refs
+
+
+def _is_uncalculated(cell: Any) -> bool:
+    """A formula cell without a cached value. An empty cached value is the empty text only in a text-typed
+    cell (t="str", a formula that gave ""); openpyxl writes a formula it cannot calculate as <f/><v/>."""
+    parts = {_local(child.tag): child for child in cell}
+    if "f" not in parts:
+        return False
+    cached = parts.get("v")
+    return cached is None or (not cached.text and cell.get("t") != "str")
+
+
+def _local(tag: str) -> str:
+    """An XML tag without its namespace: '{http://...}c' -> 'c'."""
+    return tag.rpartition("}")[2]
 
 
 def _mmp_actual(item: dict[str, Any]) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@ JSON data."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from models import PortfolioError, Problem, load_portfolio
 from models.portfolio import MMP, Portfolio, RiskScenario
 from workbooks import layout
+from workbooks.cells import append_row, splits
 from workbooks.layout import Column
 from workbooks.reader import spread
 
@@ -19,12 +21,33 @@ EXACT_DIGITS = 15  # a spreadsheet number keeps 15 significant digits; longer am
 
 
 def unwritable(p: Portfolio) -> list[Problem]:
-    """What the backlog workbook has no place for (distances between scenarios given by hand): written anyway,
-    it would be lost on the way back, so such a portfolio stays JSON."""
-    if p.risk.distances is None:
-        return []
-    why = "the backlog workbook has no place for distances given by hand; keep the portfolio as JSON"
-    return [Problem("$.risk.distances", why)]
+    """What the backlog workbook cannot hold: written anyway, it would be lost or changed on the way back, so
+    such a portfolio stays JSON. Distances between scenarios given by hand have no place; an id (or quarter) in
+    a list cell that holds a list separator would read back as two."""
+    problems = [
+        Problem(
+            f"{path}[{n}]",
+            f"{entry!r} holds a comma or semicolon, which the workbook's list cell would split in two; "
+            "rename it, or keep the portfolio as JSON",
+        )
+        for path, entries in _list_cells(p)
+        for n, entry in enumerate(entries)
+        if splits(entry)
+    ]
+    if p.risk.distances is not None:
+        why = "the backlog workbook has no place for distances given by hand; keep the portfolio as JSON"
+        problems.append(Problem("$.risk.distances", why))
+    return problems
+
+
+def _list_cells(p: Portfolio) -> Iterator[tuple[str, list[str]]]:
+    """The JSON path and entries of every list of ids the workbook writes in one cell, separated by commas."""
+    yield "$.quarters", list(p.quarters)
+    for sheet, items in ((layout.MMPS, p.mmps), (layout.GROUPS, p.groups), (layout.SYNERGIES, p.synergies)):
+        lists = [c.name for c in layout.TABLES[sheet] if c.kind == "ids"]
+        for n, item in enumerate(items):
+            yield from ((f"$.{sheet}[{n}].{name}", getattr(item, name)) for name in lists)
+    yield from ((f"$.together[{n}]", list(ids)) for n, ids in enumerate(p.together))
 
 
 def portfolio_workbook(p: Portfolio, notes: bool = False) -> bytes:
@@ -39,7 +62,7 @@ def portfolio_workbook(p: Portfolio, notes: bool = False) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = layout.PORTFOLIO
-    sheet.append(["field", "value", "notes"] if notes else ["field", "value"])
+    append_row(sheet, ["field", "value", "notes"] if notes else ["field", "value"])
     values = {
         "name": p.name,
         "currency": p.currency,
@@ -53,7 +76,7 @@ def portfolio_workbook(p: Portfolio, notes: bool = False) -> bytes:
     values |= {row: _default_blank(p.risk, field) for row, field in layout.RISK_ROWS.items()}
     for column in layout.PORTFOLIO_ROWS:
         if values[column.name] is not None or notes:
-            sheet.append([column.name, values[column.name], *([column.note] if notes else [])])
+            append_row(sheet, [column.name, values[column.name], *([column.note] if notes else [])])
     _widths(sheet, [16, 40, 70])
 
     tables: dict[str, tuple[list[Column], list[list[Any]]]] = {
@@ -80,9 +103,9 @@ def portfolio_workbook(p: Portfolio, notes: bool = False) -> bytes:
         tables[layout.ACTUALS] = (list(layout.ACTUALS_COLUMNS), _actuals_rows(p))
     for name, (columns, rows) in tables.items():
         sheet = book.create_sheet(name)
-        sheet.append([c.name for c in columns])
+        append_row(sheet, [c.name for c in columns])
         for row in rows:
-            sheet.append(row)
+            append_row(sheet, row)
         if notes:
             for cell, column in zip(sheet[1], columns):
                 cell.comment = Comment(column.note, "vmo")
@@ -305,15 +328,15 @@ def _widths(sheet, widths: list[int]) -> None:
 
 
 def _notes_sheet(sheet, p: Portfolio) -> None:
-    sheet.append(["sheet", "column", "what it holds"])
-    sheet.append(["", "", "Empty cells mean 'not given'. Lists are comma-separated. This sheet is not imported."])
+    append_row(sheet, ["sheet", "column", "what it holds"])
+    append_row(sheet, ["", "", "Empty cells mean 'not given'. Lists are comma-separated. This sheet is not imported."])
     for name in (layout.PORTFOLIO, *layout.TABLES):
-        sheet.append([name, "", layout.SHEET_NOTES[name]])
+        append_row(sheet, [name, "", layout.SHEET_NOTES[name]])
         columns = layout.PORTFOLIO_ROWS if name == layout.PORTFOLIO else layout.TABLES[name]
         for column in columns:
-            sheet.append([name, column.name, column.note + (" Required." if column.required else "")])
+            append_row(sheet, [name, column.name, column.note + (" Required." if column.required else "")])
         if name == layout.MMPS:
-            sheet.append([name, "cost_q1 .. cost_qN", layout.COST_Q_NOTE])
-            sheet.append([name, "demand:<pool id>", layout.DEMAND_NOTE])
-            sheet.append([name, "kr:<key result id>", layout.KR_NOTE])
+            append_row(sheet, [name, "cost_q1 .. cost_qN", layout.COST_Q_NOTE])
+            append_row(sheet, [name, "demand:<pool id>", layout.DEMAND_NOTE])
+            append_row(sheet, [name, "kr:<key result id>", layout.KR_NOTE])
     _widths(sheet, [22, 22, 110])

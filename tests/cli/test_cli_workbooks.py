@@ -164,3 +164,24 @@ def test_what_it_would_take_in_the_summary_and_the_plan_workbook(tmp_path):
     assert rows[1][6:12] == (100, 100, 10, 10, None, None)
     off = invoke("solve", path, "--no-what-it-takes")
     assert "what it would take" not in off.stdout
+
+
+def test_template_from_a_portfolio_with_a_comma_in_a_listed_id_exits_2_naming_the_field(tmp_path):
+    text = (FIXTURES / "insurance-fy27.json").read_text().replace('"2027Q2"', '"Q2, 27"')
+    data = json.loads(text)
+    data["mmps"][0]["id"] = "a,b"
+    data["mmps"][1]["requires"] = ["a,b"]
+    source = write(tmp_path, "commas.json", json.dumps(data))
+    out = tmp_path / "commas.xlsx"
+    lines = assert_rejected(invoke("template", out, "--from", source), "'Q2, 27' holds a comma", "'a,b' holds a comma")
+    assert [line.split(": ")[1] for line in lines] == ["$.quarters[1]", "$.mmps[1].requires[0]"]
+    assert not out.exists(), "a workbook that reads back otherwise was written"
+
+
+def test_import_of_a_formula_never_calculated_exits_2_naming_the_cell(tmp_path):
+    assert invoke("template", tmp_path / "t.xlsx", "--from", FIXTURES / "insurance-fy27.json").exit_code == 0
+    book = write(tmp_path, "f.xlsx", edited_workbook({"mmps!D6": "=1/0"}, (tmp_path / "t.xlsx").read_bytes()))
+    lines = assert_rejected(invoke("import", book))
+    assert lines == [
+        "error: mmps!D6: a formula without a calculated value (open and save the file in a spreadsheet program)"
+    ]

@@ -44,3 +44,35 @@ def sheet_rows(data: bytes, sheet: str) -> list[tuple]:
         return [tuple(row) for row in book[sheet].iter_rows(values_only=True)]
     finally:
         book.close()
+
+
+def live_cells(data: bytes) -> list[str]:
+    """The cells (`sheet!A1`) openpyxl reads as a formula or an error value rather than as what was written."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data))
+    return [
+        f"{sheet.title}!{cell.coordinate}"
+        for sheet in book.worksheets
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.data_type in ("f", "e")
+    ]
+
+
+def cached(data: bytes, part: str, formula: str, value: str) -> bytes:
+    """The workbook with the value a spreadsheet program would have calculated for `formula` in the worksheet
+    `part` (xl/worksheets/sheetN.xml): openpyxl writes a formula without one."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item)
+            if item.filename == part:
+                uncalculated = f"<f>{formula}</f><v />".encode()
+                assert uncalculated in content, f"no formula {formula!r} without a value in {part}"
+                content = content.replace(uncalculated, f"<f>{formula}</f><v>{value}</v>".encode())
+            target.writestr(item, content)
+    return out.getvalue()
