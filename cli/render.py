@@ -286,6 +286,7 @@ def render_whatif(console: Console, p: Portfolio, response) -> None:
     )
     for s in response.scenarios:
         d = s.diff
+        planned = not s.summary.reasons  # without a plan, nothing was added, dropped or moved: there is no plan
         t.add_row(
             escape(s.name),
             s.summary.status,
@@ -293,11 +294,14 @@ def render_whatif(console: Console, p: Portfolio, response) -> None:
             amount_text(d.value_delta, p.currency, sign=True),
             _gap(s.summary.gap),
             str(s.summary.selected),
-            escape(", ".join(d.added)),
-            escape(", ".join(d.dropped)),
-            str(len(d.moved)),
+            escape(", ".join(d.added)) if planned else "-",
+            escape(", ".join(d.dropped)) if planned else "-",
+            str(len(d.moved)) if planned else "-",
         )
     console.print(t)
+    for name, summary in [("base", base), *((s.name, s.summary) for s in response.scenarios)]:
+        if summary.reasons:
+            console.print(f"{escape(name)}: no plan: " + escape("; ".join(summary.reasons)))
     for s in response.scenarios:
         shifts = [f"{b.value_stream} {b.quarter} {money(b.delta, p.currency, sign=True)}" for b in s.diff.budget_shifts]
         if shifts:

@@ -181,6 +181,7 @@ def whatif_report(p: Portfolio, response: WhatIfResponse) -> str:
               str(response.base.selected), "", "", ""]]  # fmt: skip
     for s in response.scenarios:
         d = s.diff
+        planned = not s.summary.reasons  # without a plan, nothing was added, dropped or moved: there is no plan
         table.append(
             [
                 escape(s.name),
@@ -189,13 +190,16 @@ def whatif_report(p: Portfolio, response: WhatIfResponse) -> str:
                 money(d.value_delta, sign=True),
                 _gap(s.summary.gap),
                 str(s.summary.selected),
-                escape(", ".join(d.added)),
-                escape(", ".join(d.dropped)),
-                str(len(d.moved)),
+                escape(", ".join(d.added)) if planned else "-",
+                escape(", ".join(d.dropped)) if planned else "-",
+                str(len(d.moved)) if planned else "-",
             ]
         )
     headers = ["scenario", "status", f"value ({c})", "change", "gap", "funded", "added", "dropped", "moved"]
     body.append(_table(headers, table, numeric={2, 3, 4, 5, 8}))
+    for name, summary in [("base", response.base), *((s.name, s.summary) for s in response.scenarios)]:
+        if summary.reasons:
+            body.append(f"<p><b>{escape(name)}</b>: no plan: {escape('; '.join(summary.reasons))}</p>")
     for s in response.scenarios:
         shifts = [f"{b.value_stream} {b.quarter} {money(b.delta, c, sign=True)}" for b in s.diff.budget_shifts]
         if shifts:

@@ -112,6 +112,18 @@ def test_whatif_table_shows_each_scenario_status_and_delta(whatif_result):
     assert rows["budget -10%"][3].startswith(("-", "+0"))  # a smaller budget never increases value
 
 
+def test_a_scenario_without_a_plan_says_why_and_changes_nothing(tmp_path):
+    scenarios = write(tmp_path, [{"name": "no money", "changes": [{"op": "set_budget", "amount": 1}]}], "s.json")
+    report = tmp_path / "whatif.html"
+    result = invoke("whatif", INSURANCE, scenarios, "--workers", "1", "--time-limit", TIME_LIMIT, "--report", report)
+    assert result.exit_code == 0, result.stderr
+    row = table_rows(result.stdout)["no money"]
+    assert row[1] == "infeasible" and row[6:] == ["-", "-", "-"]  # no plan: nothing added, dropped or moved
+    said = " ".join(result.stdout.split())  # rich wraps the line
+    assert "no money: no plan: the total budget of 2027Q1 is 1 but" in said
+    assert "<b>no money</b>: no plan: the total budget of 2027Q1 is 1 but" in report.read_text()
+
+
 def test_whatif_accepts_an_object_with_scenarios(tmp_path):
     scenarios = write(tmp_path, {"scenarios": SCENARIOS[:1]}, "scenarios.json")
     result = invoke("whatif", INSURANCE, scenarios, "--workers", "1", "--time-limit", TIME_LIMIT)
