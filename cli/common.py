@@ -35,7 +35,6 @@ OPTION_AT = {
     "$.range.steps": "--steps",
     "as-of portfolio: $.change_penalty": "--change-penalty",
 }
-PYDANTIC_PREFIX = "Value error, "  # pydantic's, before the message of a ValueError a validator raises
 
 
 def fail(problems: list[Problem] | list[str], files: dict[str, str] | None = None) -> None:
@@ -52,7 +51,6 @@ def fail(problems: list[Problem] | list[str], files: dict[str, str] | None = Non
 
 def as_given(line: str, files: dict[str, str]) -> str:
     """A problem line (`[source: ]path: message`) with the path named as the user gave it."""
-    line = line.replace(f": {PYDANTIC_PREFIX}", ": ", 1)
     for at, option in OPTION_AT.items():
         if line.startswith(f"{at}: "):
             return option + line[len(at) :]

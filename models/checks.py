@@ -127,6 +127,8 @@ def _from_pydantic(error: Any, loc: list[Any]) -> Problem:
         message = "unknown field (check its spelling)"
     elif error["type"] == "missing":
         message = "this field is required"
+    elif error["type"] == "value_error":  # our validators' own sentence, without pydantic's "Value error, "
+        message = message.removeprefix("Value error, ")
     return Problem(json_path(loc), message)
 
 

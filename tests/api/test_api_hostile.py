@@ -172,6 +172,13 @@ def test_pagination_is_bounded(client):
     assert error(client.get("/v1/jobs", params={"limit": 10**6}), 422)["details"][0]["path"] == "$.query.limit"
 
 
+def test_a_validator_s_sentence_reaches_the_client_without_pydantic_s_prefix(client):
+    details = error(client.post("/v1/frontier", json={"portfolio": tiny()}), 422)["details"]
+    assert [(d["path"], d["message"]) for d in details] == [
+        ("$", "give either budgets (a list of total budgets) or range (from, to, steps)")
+    ]
+
+
 def test_a_query_parameter_given_twice_is_refused_with_its_path(client):
     # Found by the fuzz run: FastAPI kept the last value of ?action=a&action=b and answered 200.
     twice = client.get("/v1/portfolios", params=[("limit", "3"), ("limit", "4"), ("offset", "0")])
