@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+from models.money import money
 from models.plan import Plan
 from models.scenarios import ScenarioDiff
 from models.studies import ReoptimizeRequest, ReplanItem, ReplanOutcome, Variant, WithoutPenalty
@@ -59,7 +60,7 @@ def outcome(item: ReplanItem, plan: Plan | None, free: Plan | None, compared: bo
         without_penalty=without,
         summary="",
     )
-    result.summary = summary_text(result)
+    result.summary = summary_text(result, item.portfolio.currency)
     return result
 
 
@@ -77,19 +78,20 @@ def changed(changes: ScenarioDiff | None) -> int:
     return len(changes.added) + len(changes.dropped) + len(changes.moved)
 
 
-def summary_text(r: ReplanOutcome) -> str:
-    """One sentence a planner can read out: what changes, what it earns, what the penalty saved."""
+def summary_text(r: ReplanOutcome, currency: str) -> str:
+    """One sentence a planner can read out: what changes, what it earns, what the penalty saved (amounts in
+    `currency`, rounded to its minor unit)."""
     if r.value is None:
         return "no re-optimized plan: the part did not finish or found no plan"
-    text = f"{r.changed} MMP(s) change against the current plan; the new plan earns {_money(r.value)}"
+    text = f"{r.changed} MMP(s) change against the current plan; the new plan earns {money(r.value, currency)}"
     if r.baseline_value is not None:
-        text += f" (current plan: {_money(r.baseline_value)})"
+        text += f" (current plan: {money(r.baseline_value, currency)})"
     w = r.without_penalty
     if w is not None and w.value is not None:
         gain = w.value - r.value
         if w.changed > r.changed and gain > 0:
             text += (
-                f"; without the change penalty {w.changed} MMP(s) would change for {_money(gain)} more"
+                f"; without the change penalty {w.changed} MMP(s) would change for {money(gain, currency)} more"
                 f" value, so the penalty keeps {w.changed - r.changed} more MMP(s) as teams planned them"
             )
         elif w.changed > r.changed:
@@ -99,7 +101,3 @@ def summary_text(r: ReplanOutcome) -> str:
         else:
             text += f"; without the change penalty {w.changed} MMP(s) would change"
     return text + "."
-
-
-def _money(amount: Decimal) -> str:
-    return f"{amount:,.2f}"

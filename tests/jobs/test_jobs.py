@@ -26,6 +26,7 @@ from jobs.worker import Worker
 from models import Plan, Portfolio, SolverSettings, check_portfolio, check_solvable, load_portfolio
 from models.auth import DEFAULT_TENANT
 from models.jobs import BatchJob, FrontierJob, JobResult, JobView, ReoptimizeJob
+from models.money import money
 from models.portfolio import per_quarter
 from models.scenarios import Scenario
 from optimizer import solve, validate
@@ -409,6 +410,7 @@ def test_reoptimize_after_a_budget_cut_changes_fewer_mmps_with_the_change_penalt
     assert f"{report.changed} MMP(s) change against the current plan" in summary
     assert f"without the change penalty {report.without_penalty.changed} MMP(s) would change" in summary
     assert f"keeps {report.without_penalty.changed - report.changed} more MMP(s)" in summary
+    assert f"the new plan earns {money(report.value, 'USD')}" in summary  # the currency's, not raw decimals
 
     # The baseline plan and the change penalty were really applied in the solve.
     assert plan.value.change_penalty == report.changed * penalty
