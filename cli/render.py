@@ -269,9 +269,7 @@ def _not_selected_table(p: Portfolio, plan: Plan) -> Table:
     value = {m.id: m.outcome_value for m in p.mmps}
     for n in sorted(plan.not_selected, key=lambda n: (-value[n.mmp], n.mmp)):
         cells = [_label(p, n.mmp), amount_text(value[n.mmp], p.currency), escape(n.reason)]
-        t.add_row(
-            *cells, *([escape(n.what_it_takes(partial(amount_text, currency=p.currency), units))] if takes else [])
-        )
+        t.add_row(*cells, *([escape(n.what_it_takes(p.currency))] if takes else []))
     return t
 
 

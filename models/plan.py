@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from models.money import amount_text, units_text
 
 
 def _number(d: Decimal) -> int | float:
@@ -130,14 +133,6 @@ class Needs(Out):
     """What could not be worked out, in words (no plan funds it at any value, not worked out in time)."""
 
 
-def plain_amount(amount: Decimal) -> str:
-    """1,250,000 or 166,666.67: grouped, at most two decimals, never -0 (amounts and units in sentences: the
-    reasons, the explanations, what it would take)."""
-    rounded = Decimal(amount).quantize(Decimal("0.01"))
-    text = f"{rounded:,.2f}".removesuffix(".00")
-    return "0" if text in ("-0", "-0.00") else text
-
-
 def _range(low: Decimal | None, high: Decimal | None, fmt: Callable[[Decimal], str]) -> str:
     """'1,200' when exact, '1,000 to 1,200' as a range, 'at least 1,000' when nothing was found."""
     if high is None:
@@ -165,14 +160,13 @@ class NotSelected(Out):
     """What it would take to fund it (section 5.10); null when it was not worked out: excluded by the user,
     no quarter it could start in, the `what_it_takes` setting off, the `wsjf-greedy` backend."""
 
-    def what_it_takes(
-        self, money: Callable[[Decimal], str] = plain_amount, units: Callable[[Decimal], str] = plain_amount
-    ) -> str:
-        """What it would take to fund this MMP, in words, as the CLI, the reports and the plan workbook show it;
-        `money` and `units` format amounts (default: grouped, at most two decimals). Empty when not worked out."""
+    def what_it_takes(self, currency: str | None = None) -> str:
+        """What it would take to fund this MMP, in words, as the CLI, the reports and the plan workbook show it,
+        amounts rounded to `currency`'s minor unit (`models.money`). Empty when not worked out."""
         n = self.needs
         if n is None:
             return ""
+        money, units = partial(amount_text, currency=currency), units_text
         parts = []
         if n.value is not None:
             parts.append(f"a value of {_range(n.value.low, n.value.high, money)}{_instead(n.value.changes)}")

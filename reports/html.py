@@ -151,7 +151,7 @@ def plan_report(p: Portfolio, plan: Plan) -> str:
                         money(names[n.mmp].outcome_value),
                         money(sum(names[n.mmp].cost, Decimal(0))),
                         escape(n.reason),
-                        escape(n.what_it_takes(money, units)),
+                        escape(n.what_it_takes(c)),
                     ]
                     for n in unfunded
                 ],

@@ -124,7 +124,7 @@ def plan_workbook(p: Portfolio, plan: Plan) -> bytes:
                 sum(names[n.mmp].cost, Decimal(0)),
                 n.reason,
                 *_need_figures(n),
-                n.what_it_takes() or None,
+                n.what_it_takes(p.currency) or None,
             ]
             for n in unfunded
         ],

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models import Plan, SolverSettings, load_portfolio
-from models.plan import Needs, ValueNeed
+from models.plan import Needs, NotSelected, ValueNeed
 from optimizer import validate
 from optimizer.instance import build_instance
 from optimizer.what_it_takes import NO_VALUE, NOT_IN_TIME, Known, needs
@@ -34,6 +34,12 @@ def exact(low_high) -> Decimal:
 
 
 # ---------------------------------------------------------------- by hand
+
+
+def test_what_it_takes_counts_money_in_the_portfolio_s_currency():
+    row = NotSelected(mmp="x", reason="r", needs=Needs(value=ValueNeed(low=Decimal("1234.6"), high=Decimal("1500.25"))))
+    assert row.what_it_takes("JPY") == "a value of 1,235 to 1,500"  # no minor unit
+    assert row.what_it_takes("USD") == "a value of 1,234.60 to 1,500.25"
 
 
 def test_the_value_budget_and_capacity_an_mmp_lacks():
