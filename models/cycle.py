@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.checks import Problem
 from models.limits import LIMITS
-from models.plan import Amount, Plan, SolverStatus
+from models.plan import NO_PLAN, Amount, Plan, SolverStatus
 from models.portfolio import Id, MMPActual, Money, Portfolio, Text, Units
 from models.settings import SolverSettings
 from models.times import Timestamp
@@ -224,4 +224,11 @@ def record_problems(p: Portfolio, record: Plan, base: str = "$") -> list[Problem
         since = p.as_of or p.quarters[0]
         why = f"the plan is as of {record.as_of}, the portfolio as of {since}: a plan of a later version of it"
         problems.append(Problem(f"{base}.as_of", why))
+    if record.status in NO_PLAN:
+        problems.append(Problem(f"{base}.status", f"the plan {funds_nothing(record.status)}"))
     return problems
+
+
+def funds_nothing(status: SolverStatus) -> str:
+    """Why a plan without a solution cannot be the plan of record (the API's commit and the CLI's files)."""
+    return f"is {status}: it funds nothing"

@@ -27,6 +27,7 @@ from models.cycle import (
     ReplanRequest,
     Variance,
     as_of_problem,
+    funds_nothing,
 )
 from models.plan import NO_PLAN, Plan
 from models.portfolio import Portfolio, QuarterActuals
@@ -61,7 +62,7 @@ def commit(
         if plan.portfolio_id != portfolio_id:
             raise PortfolioError([Problem("$.plan_id", f"plan {body.plan_id!r} is a plan of another portfolio")])
         if plan.status in NO_PLAN:
-            raise PortfolioError([Problem("$.plan_id", f"plan {body.plan_id!r} is {plan.status}: it funds nothing")])
+            raise PortfolioError([Problem("$.plan_id", f"plan {body.plan_id!r} {funds_nothing(plan.status)}")])
         version = plan.version
         if _changed(plan.variant):
             stored = Portfolio.model_validate(repo.get_version(session, tenant, portfolio_id, plan.version).document)

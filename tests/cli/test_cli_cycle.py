@@ -146,6 +146,15 @@ def test_the_plan_file_is_named_in_its_problems(files: dict[str, Path]):
     assert all(line.startswith(f"error: {files['portfolio']}: $.") for line in lines), lines
 
 
+def test_a_plan_without_a_solution_cannot_be_the_plan_of_record(files: dict[str, Path], tmp_path: Path):
+    plan = json.loads(files["plan"].read_text())
+    plan |= {"status": "infeasible", "objective": None, "selected": [], "budget": [], "capacity": []}
+    infeasible = tmp_path / "infeasible-plan.json"
+    infeasible.write_text(json.dumps(plan), encoding="utf-8")
+    lines = assert_rejected(replan_with(files, "--plan", infeasible, "--as-of", Q3))
+    assert lines == [f"error: {infeasible}: $.status: the plan is infeasible: it funds nothing"]
+
+
 def test_a_plan_of_another_portfolio_is_refused(files: dict[str, Path], tmp_path: Path):
     other = year()
     for m in other["mmps"]:
