@@ -227,6 +227,9 @@ class _Reader:
         if len(rows) > MAX_ROWS:
             self.problem(f"mmps!A{MAX_ROWS + 1}", f"the file has more than {MAX_ROWS} rows")
             return
+        if not any(any(cell.strip() for cell in row) for row in rows[1:]):
+            self.problem(self.source, "the CSV has no MMP rows: a header row, then one row per MMP")
+            return
         self.mmps([row[:MAX_COLUMNS] for row in rows], set(), set(), in_csv=True)
         streams = []
         for m in self.data["mmps"]:

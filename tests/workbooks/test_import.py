@@ -211,6 +211,9 @@ def test_a_csv_backlog_reports_options_and_cells():
     assert problem == "mmps!D1: a CSV backlog has no pools: use a workbook with a pools sheet"
     (problem,) = problems(lambda: read_csv(b"\xff\xfe\x00i", "Q1", "1", source="b.csv"))
     assert problem == "b.csv: not UTF-8 text: save the CSV as 'CSV UTF-8'"
+    for empty in (b"", b"id,value_stream\n", b"id;value_stream\n;\n\n"):
+        (problem,) = problems(lambda data=empty: read_csv(data, "Q1", "1", source="b.csv"))
+        assert problem == "b.csv: the CSV has no MMP rows: a header row, then one row per MMP", empty
 
 
 def test_the_planning_cycle_travels_in_the_workbook():
