@@ -160,7 +160,7 @@ def check_portfolio(p: Portfolio) -> list[Problem]:
     problems += _check_value_streams(p)
     problems += _check_pools(p)
     problems += _check_mmps(p)
-    problems += _check_requires_acyclic(p)
+    problems += _check_requires_acyclic(p) or _check_requires_any_reachable(p)
     problems += _check_guardrails(p)
     problems += _check_key_results(p)
     problems += _check_baseline(p)
@@ -460,6 +460,36 @@ def _check_requires_acyclic(p: Portfolio) -> list[Problem]:
                 on_path.add(nxt)
                 stack.append(iter(graph[nxt]))
     return []
+
+
+def _check_requires_any_reachable(p: Portfolio) -> list[Problem]:
+    """With `requires` acyclic, an MMP can still never start when every option of its `requires_any` leads
+    back to it (a -> b -> a through one option, or all of them). Which MMPs can start, ignoring budgets and
+    capacity, is a fixpoint: those done or started, and those whose prerequisites all can and, when it has
+    options, one option can. Every other MMP with options is named at its `requires_any`."""
+    ids = {m.id for m in p.mmps}
+    startable = {m.id for m in p.mmps if m.done or m.started is not None}  # done, or in flight already
+    grew = True
+    while grew:
+        grew = False
+        for m in p.mmps:
+            if m.id in startable:
+                continue
+            options = [o for o in m.requires_any if o in ids]  # an unknown id is reported on its own
+            if all(r in startable for r in m.requires if r in ids) and (
+                not options or any(o in startable for o in options)
+            ):
+                startable.add(m.id)
+                grew = True
+    return [
+        Problem(
+            f"$.mmps[{i}].requires_any",
+            f"MMP {m.id!r} can never start: each of its options ({', '.join(m.requires_any)}) requires it, "
+            "directly or through others",
+        )
+        for i, m in enumerate(p.mmps)
+        if m.id not in startable and m.requires_any
+    ]
 
 
 def _check_guardrails(p: Portfolio) -> list[Problem]:

@@ -194,6 +194,12 @@ def test_base_portfolio_loads() -> None:
     assert portfolio.pools[1].value_stream is None
 
 
+def test_requires_any_with_one_option_that_does_not_lead_back_is_sound() -> None:
+    data = base_portfolio()
+    data["mmps"][0]["requires_any"] = ["fnol-app", "policy-portal"]  # fnol-app leads back, policy-portal not
+    assert check_portfolio(load_portfolio(data)) == []
+
+
 def test_base_portfolio_is_fresh_each_time() -> None:
     first = base_portfolio()
     first["mmps"].clear()
@@ -297,6 +303,20 @@ REQUIRES_GRAPH = [
         "claims-api -> policy-portal -> fnol-app -> claims-api",
         "can ever start",
         id="requires-3-cycle",
+    ),
+    # Through requires_any: claims-api's only option (fnol-app) requires claims-api.
+    case(
+        put("$.mmps[0].requires_any", ["fnol-app"]),
+        "$.mmps[0].requires_any",
+        "'claims-api' can never start",
+        "(fnol-app)",
+        id="requires-any-leads-back",
+    ),
+    case(
+        all_of(put("$.mmps[0].requires_any", ["fnol-app", "policy-portal"]), put("$.mmps[3].requires", ["fnol-app"])),
+        "$.mmps[0].requires_any",
+        "can never start",
+        id="requires-any-every-option-leads-back",
     ),
     # A cycle reached from outside it names only the cycle, at its first MMP.
     case(
