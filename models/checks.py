@@ -7,7 +7,7 @@ path of the offending field and a sentence a portfolio manager understands.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -464,23 +464,35 @@ def _check_requires_acyclic(p: Portfolio) -> list[Problem]:
 
 def _check_requires_any_reachable(p: Portfolio) -> list[Problem]:
     """With `requires` acyclic, an MMP can still never start when every option of its `requires_any` leads
-    back to it (a -> b -> a through one option, or all of them). Which MMPs can start, ignoring budgets and
-    capacity, is a fixpoint: those done or started, and those whose prerequisites all can and, when it has
-    options, one option can. Every other MMP with options is named at its `requires_any`."""
+    back to it (a -> b -> a through one option, or all of them). Which MMPs can start, budgets and capacity
+    aside, is found by a worklist (linear in MMPs and references): those done or started, then each MMP once
+    its prerequisites all can and, when it has options, one option can. An MMP is named at its
+    `requires_any` when its prerequisites can start and none of its options can: the MMPs that wait on it
+    are not (their own fields are fine)."""
     ids = {m.id for m in p.mmps}
-    startable = {m.id for m in p.mmps if m.done or m.started is not None}  # done, or in flight already
-    grew = True
-    while grew:
-        grew = False
-        for m in p.mmps:
-            if m.id in startable:
-                continue
-            options = [o for o in m.requires_any if o in ids]  # an unknown id is reported on its own
-            if all(r in startable for r in m.requires if r in ids) and (
-                not options or any(o in startable for o in options)
-            ):
-                startable.add(m.id)
-                grew = True
+    needs: dict[str, int] = {}  # what an MMP still waits for: prerequisites, plus one for "an option"
+    waiting: dict[str, list[tuple[str, bool]]] = defaultdict(list)  # -> (the MMP waiting on it, as an option)
+    for m in p.mmps:
+        prerequisites = {r for r in m.requires if r in ids and r != m.id}  # unknown or self: reported elsewhere
+        options = {o for o in m.requires_any if o in ids and o != m.id}
+        needs[m.id] = len(prerequisites) + bool(options)
+        for r in prerequisites:
+            waiting[r].append((m.id, False))
+        for o in options:
+            waiting[o].append((m.id, True))
+    ready = [m.id for m in p.mmps if m.done or m.started is not None or needs[m.id] == 0]
+    startable, served = set(ready), set()  # served: MMPs one of whose options can start (one is enough)
+    while ready:
+        for mmp, as_option in waiting[ready.pop()]:
+            if as_option:
+                if mmp in served:
+                    continue
+                served.add(mmp)
+            needs[mmp] -= 1
+            if needs[mmp] == 0 and mmp not in startable:
+                startable.add(mmp)
+                ready.append(mmp)
+    stuck = {m.id for m in p.mmps if m.id not in startable}
     return [
         Problem(
             f"$.mmps[{i}].requires_any",
@@ -488,7 +500,9 @@ def _check_requires_any_reachable(p: Portfolio) -> list[Problem]:
             "directly or through others",
         )
         for i, m in enumerate(p.mmps)
-        if m.id not in startable and m.requires_any
+        if m.id in stuck
+        and any(o in ids and o != m.id for o in m.requires_any)
+        and not any(r in stuck for r in m.requires if r in ids and r != m.id)
     ]
 
 

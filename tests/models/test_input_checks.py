@@ -200,6 +200,15 @@ def test_requires_any_with_one_option_that_does_not_lead_back_is_sound() -> None
     assert check_portfolio(load_portfolio(data)) == []
 
 
+def test_only_the_mmps_whose_options_lead_back_are_named_not_those_that_wait_on_them() -> None:
+    data = base_portfolio()
+    claims_api, fnol_app, fnol_vendor, policy_portal = data["mmps"]
+    fnol_vendor["requires_any"], policy_portal["requires_any"] = ["policy-portal"], ["fnol-vendor"]  # each other
+    fnol_app["requires"], fnol_app["excludes"], fnol_vendor["excludes"] = [], [], []
+    claims_api["requires"], claims_api["requires_any"] = ["policy-portal"], ["fnol-app"]  # waits; its option is fine
+    assert [p.path for p in problems_of(data)] == ["$.mmps[2].requires_any", "$.mmps[3].requires_any"]
+
+
 def test_base_portfolio_is_fresh_each_time() -> None:
     first = base_portfolio()
     first["mmps"].clear()
