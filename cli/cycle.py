@@ -132,29 +132,22 @@ def _files(
     source: str, plan_file: Path | None, actuals_file: Path | None, command: str, as_of: str | None = None
 ) -> tuple[Portfolio, Plan, list[QuarterActuals]]:
     """The portfolio, the plan of record and the actuals, checked as the service checks them (`as_of`: the
-    re-plan's, before which every actual must be), or exit 2 with every problem, each naming its file."""
+    re-plan's), or exit 2 with every problem, each naming its file. Actuals may be for any quarter of the
+    horizon, as the service records them; a re-plan uses those before its as_of."""
     if plan_file is None:
         fail([f"vmo {command} on files needs --plan (the plan of record), or --url for a running service"])
     assert plan_file is not None
     p = read_portfolio(Path(source), name_file=True)
     record, record_at = _read_plan(plan_file)
     actuals, actuals_at = ([], "$") if actuals_file is None else _read_actuals(actuals_file)
-    past, problems = _past(p, source, as_of)
+    reason = None if as_of is None else as_of_problem(p, as_of, f"{source}'s")
+    problems = [] if reason is None else [f"--as-of: {reason}"]
     problems += [f"{plan_file}: {problem}" for problem in record_problems(p, record, record_at)]
-    problems += [f"{actuals_file}: {problem}" for problem in actuals_problems(p, actuals, past, actuals_at)]
+    horizon = len(p.quarters)
+    problems += [f"{actuals_file}: {problem}" for problem in actuals_problems(p, actuals, horizon, actuals_at)]
     if problems:
         fail(problems)
     return p, record, actuals
-
-
-def _past(p: Portfolio, source: str, as_of: str | None) -> tuple[int, list[str]]:
-    """How many quarters of the horizon actuals may be for, and what is wrong with --as-of."""
-    if as_of is None:  # variance: any quarter of the horizon, as the service records them
-        return len(p.quarters), []
-    reason = as_of_problem(p, as_of, f"{source}'s")
-    if reason is not None:
-        return len(p.quarters), [f"--as-of: {reason}"]
-    return p.quarters.index(as_of), []
 
 
 _PLAN = TypeAdapter(Plan)
