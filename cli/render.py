@@ -284,7 +284,7 @@ def render_whatif(console: Console, p: Portfolio, response) -> None:
     )
     for s in response.scenarios:
         d = s.diff
-        planned = not s.summary.reasons  # without a plan, nothing was added, dropped or moved: there is no plan
+        planned = s.summary.status not in NO_PLAN  # without a plan, nothing was added, dropped or moved
         t.add_row(
             escape(s.name),
             s.summary.status,

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from html import escape
 
-from models.plan import Plan
+from models.plan import NO_PLAN, Plan
 from models.portfolio import Portfolio, per_quarter
 from models.scenarios import FrontierResponse, WhatIfResponse
 from reports import charts
@@ -181,7 +181,7 @@ def whatif_report(p: Portfolio, response: WhatIfResponse) -> str:
               str(response.base.selected), "", "", ""]]  # fmt: skip
     for s in response.scenarios:
         d = s.diff
-        planned = not s.summary.reasons  # without a plan, nothing was added, dropped or moved: there is no plan
+        planned = s.summary.status not in NO_PLAN  # without a plan, nothing was added, dropped or moved
         table.append(
             [
                 escape(s.name),
