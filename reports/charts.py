@@ -55,10 +55,12 @@ def _svg(fig, name: str, title: str) -> str:
     import matplotlib
 
     out = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": name}), warnings.catch_warnings():
-        # Text is written as text and drawn by the browser: a glyph matplotlib's font lacks (an emoji in a
-        # name) only blurs its layout estimate, and the warning would reach the user's terminal.
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+    # Text is written as text and drawn by the browser: a glyph matplotlib's font lacks (an emoji in a name)
+    # only blurs its layout estimate, and the warning would reach the user's terminal. The filter is (re)added
+    # for each drawing, not swapped in and out with warnings.catch_warnings, which replaces process-wide state
+    # and is not safe in the service's threads (adding an identical filter again replaces it).
+    warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+    with matplotlib.rc_context({"svg.hashsalt": name}):
         fig.savefig(out, format="svg", metadata={"Date": None, "Creator": None})
     svg = out.getvalue()
     svg = svg[svg.index("<svg") :]
