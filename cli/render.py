@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
 from functools import partial
 
 from rich.console import Console
@@ -68,23 +67,8 @@ def _headline(console: Console, p: Portfolio, plan: Plan) -> None:
     console.print(f"{len(plan.selected)} of {len(p.mmps) - len(plan.done)} MMPs funded")
 
 
-def value_parts(plan: Plan) -> list[tuple[str, Decimal]]:
-    """Every nonzero term of the plan's value, signed as it counts (they sum to `plan.value.total`); the
-    MMPs' value alone when every term is zero."""
-    v = plan.value
-    terms = [
-        ("MMPs", v.mmps),
-        ("key results", v.key_results),
-        ("synergies", v.synergies),
-        ("groups left unfunded", v.groups),
-        ("salvage of stopped MMPs", v.salvage),
-        ("change penalty", -v.change_penalty),
-    ]
-    return [(label, amount) for label, amount in terms if amount] or terms[:1]
-
-
 def _parts(p: Portfolio, plan: Plan) -> str:
-    return ", ".join(f"{label} {amount_text(amount, p.currency)}" for label, amount in value_parts(plan))
+    return ", ".join(f"{label} {amount_text(amount, p.currency)}" for label, amount in plan.value.parts())
 
 
 def _base_figures(p: Portfolio) -> str:

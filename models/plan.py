@@ -62,6 +62,19 @@ class ValueSplit(Out):
         """The objective: every term, the change penalty taken off."""
         return self.mmps + self.key_results + self.synergies + self.groups + self.salvage - self.change_penalty
 
+    def parts(self) -> list[tuple[str, Decimal]]:
+        """Every nonzero term, named and signed as it counts (they sum to `total`), as the CLI's headline and
+        the plan workbook's summary show them; the MMPs' value alone when every term is zero."""
+        terms = [
+            ("MMPs", self.mmps),
+            ("key results", self.key_results),
+            ("synergies", self.synergies),
+            ("groups left unfunded", self.groups),
+            ("salvage of stopped MMPs", self.salvage),
+            ("change penalty", -self.change_penalty),
+        ]
+        return [(label, amount) for label, amount in terms if amount] or terms[:1]
+
 
 class SelectedMMP(Out):
     mmp: str

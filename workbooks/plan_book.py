@@ -162,14 +162,11 @@ def _summary_rows(p: Portfolio, plan: Plan) -> list[list[Any]]:
     rows: list[list[Any]] = [["portfolio", p.name]]
     rows += [["status", plan.status], ["currency", c]]
     if plan.objective is not None:
-        rows += [
-            ["value", plan.objective],
-            ["  from MMPs", plan.value.mmps],
-            ["  from key results", plan.value.key_results],
-            ["  change penalty", -plan.value.change_penalty],
-            ["proven bound", plan.bound],
-            ["gap", plan.gap],
-        ]
+        rows.append(["value", plan.objective])
+        if p.uncertain:  # the value is the risk measure; the split is of the portfolio's own figures
+            rows.append(["  worth with the portfolio's own figures", plan.value.total])
+        rows += [[f"  {label}", amount] for label, amount in plan.value.parts()]
+        rows += [["proven bound", plan.bound], ["gap", plan.gap]]
     b = plan.baseline
     if b is not None:
         rows += [
