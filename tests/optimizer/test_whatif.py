@@ -467,7 +467,10 @@ def test_diff_of_small_solves():
 def test_a_scenario_without_a_plan_says_why():
     both = changes({"op": "force_mmp", "mmp": "b", "mode": "in"}, {"op": "force_mmp", "mmp": "c", "mode": "in"})
     request = WhatIfRequest(portfolio=base_data(), scenarios=[Scenario(name="b and c", changes=both)])
-    response = run_study_here(WhatIfStudy(), request).response
+    run = run_study_here(WhatIfStudy(), request)
+    for portfolio, plan in run.solved():
+        assert validate(portfolio, plan) == [], "plan failed the independent validator"
+    response = run.response
     assert response.base.status == "optimal" and response.base.reasons == []
     summary = response.scenarios[0].summary
     assert summary.status == "infeasible"
