@@ -108,7 +108,8 @@ class AddMMP(_Change):
 
 
 class RemoveMMP(_Change):
-    """Remove an MMP (and every reference to it)."""
+    """Remove an MMP and every reference to it: what required it no longer waits for it. To stop funding an MMP
+    and everything that needs it, force it out instead."""
 
     op: Literal["remove_mmp"]
     """remove_mmp"""
