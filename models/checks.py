@@ -44,6 +44,11 @@ class PortfolioError(ValueError):
         return (PortfolioError, (self.problems,))
 
 
+def not_a_quarter(label: object) -> str:
+    """The one sentence for a quarter label the portfolio's horizon does not have."""
+    return f"{label!r} is not a quarter of the horizon"
+
+
 def capped(problems: Sequence[Problem], limit: int | None = None) -> list[Problem]:
     """The first `limit` problems (default: the configured cap), and one more line counting the rest: an error
     report stays readable and small however many problems a hostile input has."""
@@ -382,7 +387,7 @@ def _check_mmps(p: Portfolio) -> list[Problem]:
         for field in ("earliest_start", "deadline"):
             label = getattr(m, field)
             if label is not None and label not in quarters:
-                problems.append(Problem(f"{base}.{field}", f"{label!r} is not a quarter of the horizon"))
+                problems.append(Problem(f"{base}.{field}", not_a_quarter(label)))
         for field in ("requires", "excludes", "requires_any"):
             for j, other in enumerate(getattr(m, field)):
                 if other == m.id:
@@ -539,14 +544,14 @@ def _check_cycle(p: Portfolio) -> list[Problem]:
     index = {q: i for i, q in enumerate(p.quarters)}
     problems = []
     if p.as_of is not None and p.as_of not in index:
-        return [Problem("$.as_of", f"{p.as_of!r} is not a quarter of the horizon")]
+        return [Problem("$.as_of", not_a_quarter(p.as_of))]
     as_of = index.get(p.as_of, 0) if p.as_of else 0
     for i, m in enumerate(p.mmps):
         base = f"$.mmps[{i}]"
         if m.started is not None:
             started = index.get(m.started)
             if started is None:
-                problems.append(Problem(f"{base}.started", f"{m.started!r} is not a quarter of the horizon"))
+                problems.append(Problem(f"{base}.started", not_a_quarter(m.started)))
             elif started >= as_of:
                 problems.append(
                     Problem(
@@ -629,7 +634,7 @@ def actuals_problems(
     for a, actual in enumerate(actuals):
         at = f"{base}[{a}]"
         if actual.quarter not in index:
-            problems.append(Problem(f"{at}.quarter", f"{actual.quarter!r} is not a quarter of the horizon"))
+            problems.append(Problem(f"{at}.quarter", not_a_quarter(actual.quarter)))
         elif index[actual.quarter] >= as_of:
             problems.append(
                 Problem(
@@ -668,5 +673,5 @@ def _check_baseline(p: Portfolio) -> list[Problem]:
         if mmp not in mmps:
             problems.append(Problem(f"$.baseline_plan{key(mmp)}", f"unknown MMP {mmp!r}"))
         if quarter not in quarters:
-            problems.append(Problem(f"$.baseline_plan{key(mmp)}", f"{quarter!r} is not a quarter of the horizon"))
+            problems.append(Problem(f"$.baseline_plan{key(mmp)}", not_a_quarter(quarter)))
     return problems

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.checks import Problem
+from models.checks import Problem, not_a_quarter
 from models.limits import LIMITS
 from models.plan import NO_PLAN, Amount, Plan, SolverStatus
 from models.portfolio import Id, MMPActual, Money, Portfolio, Text, Units
@@ -194,7 +194,7 @@ def as_of_problem(p: Portfolio, as_of: str, whose: str) -> str | None:
     """Why `p` cannot be re-planned as of `as_of` (None: it can). `whose` names p's own as_of in the message
     ("the latest version's"). An earlier as_of would re-open history: MMPs done before p's as_of stay done."""
     if as_of not in p.quarters:
-        return f"{as_of!r} is not a quarter of the horizon"
+        return not_a_quarter(as_of)
     if p.quarters.index(as_of) < p.first_planned:
         return f"{as_of} is before {whose} as_of {p.as_of}: the quarters before it are history already"
     return None

@@ -14,7 +14,7 @@ from api.deps import Server, Solving, Store, StoredId, capped
 from api.errors import responses
 from api.parsing import ParsedRoute
 from models import PortfolioError, Problem, load_portfolio
-from models.checks import unknown_ids
+from models.checks import not_a_quarter, unknown_ids
 from models.cycle import (
     ActualsBody,
     ActualsList,
@@ -129,7 +129,7 @@ def _actuals_problems(p: Portfolio, quarter: str, body: ActualsBody) -> list[Pro
     problems = []
     # Any quarter of the horizon: a re-plan as of a quarter uses only the actuals of the quarters before it.
     if quarter not in p.quarters:
-        problems.append(Problem("$.path.quarter", f"{quarter!r} is not a quarter of the horizon"))
+        problems.append(Problem("$.path.quarter", not_a_quarter(quarter)))
     actual = QuarterActuals.model_construct(
         quarter=quarter, spent=body.spent, mmps=body.mmps, key_results=body.key_results
     )
